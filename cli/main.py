@@ -1,0 +1,30 @@
+"""The ``occface`` console script.  Commands are thin: parse options, build a
+frozen config, call the library."""
+
+from __future__ import annotations
+
+import click
+
+from . import build_cmd
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="occface")
+def main():
+    """occface: occluded-face datasets and a Pro-UIGAN reference model."""
+
+
+@main.group()
+def bench():
+    """Benchmarks (figures are recorded in docs/benchmarks.md)."""
+
+
+main.add_command(build_cmd.build)
+main.add_command(build_cmd.inspect_cmd, "inspect")
+main.add_command(build_cmd.verify)
+main.add_command(build_cmd.join)
+bench.add_command(build_cmd.bench_build, "build")
+# --- further command groups register below (one line each) ---
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Pro-UIGAN reference model (see docs/model_card.md)."""
