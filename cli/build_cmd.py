@@ -1,0 +1,152 @@
+"""``occface build | inspect | verify | join`` and ``occface bench build``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from occface import build as build_mod
+from occface import db as db_mod
+from occface import masks
+from occface.align import AlignConfig
+from occface.config import BuildConfig
+from occface.detect import DETECTORS, MULTI_FACE, DetectConfig
+from occface.occlude import FILL_MODES, FillConfig
+
+
+def mask_spec_from_option(text: str):
+    """``--mask`` value: a kind name with defaults, or a JSON spec (inline or @file)."""
+    if text.startswith("@"):
+        with open(text[1:]) as fh:
+            text = fh.read()
+    if text.lstrip().startswith("{"):
+        if not hasattr(masks, "spec_from_dict"):
+            raise click.BadParameter("JSON mask specs need the full mask library")
+        return masks.spec_from_dict(json.loads(text))
+    if hasattr(masks, "spec_from_name"):
+        return masks.spec_from_name(text)
+    if text == "square":
+        return masks.SquareMask()
+    raise click.BadParameter(f"unknown mask kind {text!r}")
+
+
+@click.command()
+@click.option("--db", "db_name", type=click.Choice(sorted(db_mod.SOURCES)), required=True, help="Database adapter.")
+@click.option("--root", type=click.Path(file_okay=False), help="Database root (not for --db sample).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output build directory.")
+@click.option("--workers", default=0, show_default=True, help="Processes; 0 = all cores.")
+@click.option("--seed", default=0, show_default=True, help="Base seed for every per-sample random choice.")
+@click.option("--num-shards", "num_parts", default=1, show_default=True, help="Partitions of the build (job array size).")
+@click.option("--shard-index", "part_index", default=0, show_default=True, help="Which partition this run builds.")
+@click.option("--shard-size", default=256, show_default=True, help="Input photos per HDF5 shard.")
+@click.option("--detector", type=click.Choice(DETECTORS), default="hog", show_default=True)
+@click.option("--hog-upsample", default="0,1", show_default=True, help="HOG upsample levels tried in turn until a face is found.")
+@click.option("--multi-face", type=click.Choice(MULTI_FACE), default="largest", show_default=True)
+@click.option("--min-face", default=0, show_default=True, help="Reject faces whose box is smaller (px).")
+@click.option("--margin", default=0.2, show_default=True, help="Template margin (occface-5pt-v1).")
+@click.option("--mask", "mask_text", default="square", show_default=True, help="Mask kind, or JSON spec / @spec.json.")
+@click.option("--fill", type=click.Choice(FILL_MODES), default="zeros", show_default=True)
+@click.option("--heatmaps", default="fhc4@64", show_default=True, help="Stored heatmaps, comma-separated GROUPING@SIZE.")
+@click.option("--sigma", default=1.0, show_default=True, help="Heatmap Gaussian sigma in heatmap pixels.")
+@click.option("--resize-rule", type=click.Choice(["bilinear-aa", "bilinear"]), default="bilinear-aa", show_default=True)
+@click.option("--identity-from-parent", is_flag=True, help="folder: identity = parent folder name.")
+@click.option("--test-fraction", default=0.1, show_default=True, help="Fraction of identities in the test split.")
+@click.option("--progress/--no-progress", default=None, help="tqdm bar (default: when stderr is a terminal).")
+def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, detector, hog_upsample, multi_face,
+          min_face, margin, mask_text, fill, heatmaps, sigma, resize_rule, identity_from_parent, test_fraction,
+          progress):
+    """Build HDF5 shards of occluded LR / clean HR pairs from a face database."""
+    options = {"test_fraction": test_fraction}
+    if db_name == "sample":
+        if root:
+            raise click.UsageError("--db sample takes no --root: its photos ship with scikit-image")
+    else:
+        if not root:
+            raise click.UsageError(f"--db {db_name} needs --root")
+        options["root"] = root
+        if db_name == "folder":
+            options["identity_from_parent"] = identity_from_parent
+    try:
+        source = db_mod.get_source(db_name, **options)
+        cfg = BuildConfig(
+            detect=DetectConfig(detector=detector, hog_upsample=tuple(int(u) for u in hog_upsample.split(",")),
+                                multi_face=multi_face, min_face_px=min_face),
+            align=AlignConfig(margin=margin),
+            mask=mask_spec_from_option(mask_text),
+            fill=FillConfig(mode=fill),
+            heatmaps=tuple(h.strip() for h in heatmaps.split(",") if h.strip()),
+            heatmap_sigma=sigma,
+            resize_rule=resize_rule,
+            seed=seed,
+            shard_size=shard_size,
+        )
+        build_mod.build(source, cfg, out, workers=workers,
+                        partition=build_mod.Partition(num_parts, part_index), progress=progress,
+                        log=lambda s: click.echo(s, err=True))
+    except (ValueError, FileNotFoundError, build_mod.BuildError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@click.command("inspect")
+@click.argument("build_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--png", default=None, help="Contact sheet path (default BUILD/contact_sheet.png).")
+@click.option("-n", "count", default=12, show_default=True, help="Samples on the contact sheet.")
+@click.option("--seed", default=0, show_default=True)
+def inspect_cmd(build_dir, png, count, seed):
+    """Print a summary of a build and write a contact-sheet PNG of random samples."""
+    from occface import inspect as insp
+
+    try:
+        s = insp.summary(build_dir)
+    except build_mod.BuildError as exc:
+        raise click.ClickException(str(exc)) from exc
+    s.pop("config")
+    click.echo(json.dumps(s, indent=1))
+    if s["totals"]["samples"]:
+        png = png or f"{build_dir.rstrip('/')}/contact_sheet.png"
+        k = insp.contact_sheet(build_dir, png, n=count, seed=seed)
+        click.echo(f"contact sheet ({k} samples: HR | occluded HR | mask | LR x8 | heatmaps) -> {png}")
+
+
+@click.command()
+@click.argument("build_dir", type=click.Path(exists=True, file_okay=False))
+def verify(build_dir):
+    """Re-hash every shard against the manifest; exit 1 on any mismatch."""
+    try:
+        problems = build_mod.verify(build_dir)
+    except build_mod.BuildError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for p in problems:
+        click.echo(p, err=True)
+    if problems:
+        click.echo(f"FAILED: {len(problems)} problem(s)", err=True)
+        sys.exit(1)
+    n = len(build_mod.load_manifest(build_dir)["shards"])
+    click.echo(f"OK: {n} shard(s) match the manifest")
+
+
+@click.command()
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.argument("part_dirs", nargs=-1, type=click.Path(exists=True, file_okay=False))
+def join(out_dir, part_dirs):
+    """Join partition manifests (from OUT_DIR and any PART_DIRS) into OUT_DIR/manifest.json."""
+    try:
+        m = build_mod.join(out_dir, list(part_dirs))
+    except build_mod.BuildError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"joined {len(m['shards'])} shards, {m['totals']['samples']} samples -> {out_dir}/manifest.json")
+
+
+@click.command()
+@click.option("--root", required=True, type=click.Path(exists=True, file_okay=False), help="Folder of photos (e.g. LFW).")
+@click.option("--limit", default=400, show_default=True, help="Photos to use (first N in key order).")
+@click.option("--out", default=None, help="Scratch directory (default: a temp dir).")
+@click.option("--workers", "worker_list", default="1,2", show_default=True, help="Worker counts to time.")
+def bench_build(root, limit, out, worker_list):
+    """Pipeline cost vs bare dlib detect+landmarks on the same photos, and worker scaling."""
+    from occface import bench_build as bb
+
+    res = bb.run(root, limit=limit, workers=[int(w) for w in worker_list.split(",")], scratch=out, log=click.echo)
+    click.echo(json.dumps(res, indent=1))

@@ -1,0 +1,67 @@
+"""Records and the adapter interface shared by every database."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Record:
+    """One input photo.
+
+    key: stable unique id, ``"<db>:<relative path>[|variant]"``; sorting by key fixes shard membership.
+    source: path relative to the database root (what the shards store).
+    subject: identity, "" when unknown.
+    split: "train", "test", ... assigned by the adapter's protocol.
+    meta: database-specific named fields (see ``Source.fields``).
+    """
+
+    key: str
+    source: str
+    subject: str = ""
+    split: str = "train"
+    meta: dict = field(default_factory=dict)
+
+
+class Source:
+    """Adapter interface.  Subclasses are frozen dataclasses (picklable, hashable config)."""
+
+    name = "base"
+
+    def records(self) -> list[Record]:
+        """All records, sorted by key, splits assigned."""
+        raise NotImplementedError
+
+    def load(self, record: Record) -> np.ndarray:
+        """(H, W, 3) uint8 RGB.  Raises occface.decode.DecodeError for unusable files."""
+        raise NotImplementedError
+
+    def fields(self) -> dict[str, str]:
+        """Extra per-sample metadata fields: name -> "int" | "float" | "str"."""
+        return {}
+
+    def describe(self) -> dict:
+        """Resolved adapter options and protocol, for the manifest."""
+        raise NotImplementedError
+
+    def choose_faces(self, record: Record, faces: list) -> list | None:
+        """Hook for databases that annotate which face is meant (None = use the detector policy)."""
+        return None
+
+
+def identity_order(identities, salt: str) -> list[str]:
+    """Identities in a stable pseudo-random order (SHA-256 of salt|identity), for splits."""
+    return sorted(set(identities), key=lambda s: (hashlib.sha256(f"{salt}|{s}".encode()).hexdigest(), s))
+
+
+def split_by_identity(subjects: list[str], test_fraction: float, salt: str) -> dict[str, str]:
+    """Map each identity to "train" or "test": exactly round(test_fraction * n) identities go to test."""
+    if not 0.0 <= test_fraction <= 1.0:
+        raise ValueError("test fraction must be in [0, 1]")
+    order = identity_order(subjects, salt)
+    n_test = int(round(test_fraction * len(order)))
+    test = set(order[:n_test])
+    return {s: ("test" if s in test else "train") for s in order}

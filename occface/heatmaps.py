@@ -1,0 +1,73 @@
+"""Landmark heatmaps: one Gaussian per landmark, optionally grouped into facial components.
+
+Landmarks are (68, 2) float (x, y) in the ``frame``-pixel crop (128 by
+default), pixel centres at integer coordinates.  A heatmap of side S maps a
+point by ``x_S = (x + 0.5) * S / frame - 0.5`` and draws
+``exp(-((u - x_S)^2 + (v - y_S)^2) / (2 sigma^2))`` with ``sigma`` in pixels
+*of the heatmap*, so the peak is 1.0 on the landmark.  A grouped channel is
+the pixelwise max of its members' Gaussians, so its peak is also 1.0.
+
+Groupings (0-based iBUG indices, see docs/format.md):
+
+* ``all68``: the 68 points, one channel each.
+* ``pu7``: eye corners 36, 39, 42, 45, nose tip 30, mouth corners 48, 54 (public Pro-UIGAN code, 16x16).
+* ``pu42``: jaw 0-16, brows 17-26, eye corners, nose bridge 27-30, mouth corners, inner lip 60-64 (public code, 32x32).
+* ``fhc4``: FHC's four components: eyes (brows 17-26 + eyes 36-47), nose 27-35, mouth 48-67, chin/jaw 0-16.
+* ``parts5``: right eye 36-41, left eye 42-47, nose 27-35, mouth 48-67, jaw 0-16.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+R = range
+GROUPINGS: dict[str, list[list[int]]] = {
+    "all68": [[i] for i in R(68)],
+    "pu7": [[i] for i in (36, 39, 42, 45, 30, 48, 54)],
+    "pu42": [[i] for i in (*R(0, 17), *R(17, 27), 36, 39, 42, 45, *R(27, 31), 48, 54, *R(60, 65))],
+    "fhc4": [[*R(17, 27), *R(36, 48)], list(R(27, 36)), list(R(48, 68)), list(R(0, 17))],
+    "parts5": [list(R(36, 42)), list(R(42, 48)), list(R(27, 36)), list(R(48, 68)), list(R(0, 17))],
+}
+
+
+def parse_spec(spec: str) -> tuple[str, int]:
+    """``"fhc4@64"`` -> ("fhc4", 64)."""
+    try:
+        name, size = spec.split("@")
+        size = int(size)
+    except ValueError as exc:
+        raise ValueError(f"heatmap spec must look like 'all68@64', got {spec!r}") from exc
+    if name not in GROUPINGS:
+        raise ValueError(f"unknown heatmap grouping {name!r}; known: {sorted(GROUPINGS)}")
+    if not 4 <= size <= 1024:
+        raise ValueError(f"heatmap size out of range: {size}")
+    return name, size
+
+
+def channels(grouping: str) -> int:
+    return len(GROUPINGS[grouping])
+
+
+def render(landmarks: np.ndarray, grouping: str, size: int, sigma: float = 1.0, frame: int = 128) -> np.ndarray:
+    """(C, size, size) float32 heatmaps in [0, 1] for one face.
+
+    Separable: each Gaussian is the outer product of a row and a column
+    profile, so all 68 cost one (68, S) x (68, S) broadcast.
+    """
+    lm = np.asarray(landmarks, np.float64)
+    pts = (lm + 0.5) * (size / frame) - 0.5
+    axis = np.arange(size, dtype=np.float64)
+    gx = np.exp(-((axis[None, :] - pts[:, :1]) ** 2) / (2 * sigma**2))  # (68, S)
+    gy = np.exp(-((axis[None, :] - pts[:, 1:2]) ** 2) / (2 * sigma**2))
+    per_point = gy[:, :, None] * gx[:, None, :]  # (68, S, S)
+    groups = GROUPINGS[grouping]
+    if all(len(g) == 1 for g in groups):
+        out = per_point[[g[0] for g in groups]]
+    else:
+        out = np.stack([per_point[g].max(axis=0) for g in groups])
+    return out.astype(np.float32)
+
+
+def to_uint8(heat: np.ndarray) -> np.ndarray:
+    """Quantise [0, 1] heatmaps for storage (value * 255, rounded)."""
+    return np.clip(np.rint(heat * 255.0), 0, 255).astype(np.uint8)

@@ -1,0 +1,179 @@
+"""Pro-UInet, the Pro-UIGAN generator (paper §III-B to §III-D).
+
+Conventions
+-----------
+* Input: the occluded LR face, (B, 3, 16, 16) float RGB in [-1, 1]
+  (``x = 2 * uint8 / 255 - 1``).
+* Images out: one per UI-block, (B, 3, 32, 32), (B, 3, 64, 64) and
+  (B, 3, 128, 128), each through tanh, so in [-1, 1].
+* Heatmaps out: one stack per UI-block at the block's *input* side, where
+  its CM-AM works: (B, L1, 16, 16), (B, L2, 32, 32), (B, L3, 64, 64) with
+  (L1, L2, L3) = ``config.heatmap_channels``.  They are linear (no
+  activation) and are trained with L_h towards Gaussian heatmaps in [0, 1].
+* Landmark input to block 1 (``config.landmark_input``):
+  "learned" - a prior estimator predicts (B, L1, 16, 16) from the LR input;
+  its output is returned as ``prior`` so L_h can supervise it;
+  "gt" - the caller passes ground-truth heatmaps (B, L1, 16, 16);
+  "none" - block 1 has no CM-AM (P-FP ablation); its heatmaps are read from
+  the face features alone.
+  Blocks 2 and 3 take the previous block's heatmaps, upsampled x2
+  (bilinear), as their landmark input: the geometry prior is refined block
+  by block, as the paper's progressive strategy describes.
+
+Each UI-block: F_C = ReLU(conv3x3(image)); F_L = ReLU(conv3x3(heatmaps));
+(F_P, F_A) = CM-AM(F_C, F_L); heatmaps = conv3x3(F_P);
+F_out = H_res(H_up(concat(F_P, F_A))) (Eq. 3); image = tanh(conv3x3(F_out)).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .attention import CrossModalAttention
+from .config import LR_SIZE, ProUIGANConfig
+
+
+def _conv3(cin: int, cout: int) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, padding=1)
+
+
+class ResBlock(nn.Module):
+    """conv3x3 - ReLU - conv3x3 plus identity (no normalisation)."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.body = nn.Sequential(_conv3(width, width), nn.ReLU(inplace=True),
+                                  _conv3(width, width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class TUM(nn.Module):
+    """Transformative upsampling module, Eq. 3: H_res(H_up(x)).
+
+    H_up doubles the side: a 4x4 stride-2 transposed convolution ("deconv",
+    paper) or bilinear x2 followed by a 3x3 convolution ("bilinear", public
+    code); then ReLU.  H_res is ``n_res`` residual blocks.
+    """
+
+    def __init__(self, cin: int, width: int, n_res: int, upsample: str = "deconv"):
+        super().__init__()
+        if upsample == "deconv":
+            up = [nn.ConvTranspose2d(cin, width, 4, stride=2, padding=1)]
+        else:
+            up = [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
+                  _conv3(cin, width)]
+        self.up = nn.Sequential(*up, nn.ReLU(inplace=True))
+        self.res = nn.Sequential(*(ResBlock(width) for _ in range(n_res)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.res(self.up(x))
+
+
+class UIBlock(nn.Module):
+    """One upsampling-and-inpainting block: CM-AM then TUM, 2x upscaling.
+
+    ``forward(image, heatmaps)`` maps an image (B, 3, s, s) and landmark
+    heatmaps (B, heatmaps_in, s, s) - or None when ``attention`` is False -
+    to an image (B, 3, 2s, 2s) in [-1, 1] and heatmaps (B, heatmaps_out, s, s).
+    """
+
+    def __init__(self, width: int, n_res: int, heatmaps_in: int, heatmaps_out: int,
+                 config: ProUIGANConfig, attention: bool = True):
+        super().__init__()
+        self.encode_face = nn.Sequential(_conv3(3, width), nn.ReLU(inplace=True))
+        if attention:
+            self.encode_landmarks = nn.Sequential(_conv3(heatmaps_in, width),
+                                                  nn.ReLU(inplace=True))
+            self.cmam = CrossModalAttention(width, config.attention, config.qk_dim,
+                                            config.cosine_scale)
+        else:
+            self.encode_landmarks = self.cmam = None
+        self.heatmap_head = _conv3(width, heatmaps_out)
+        self.tum = TUM(2 * width if attention else width, width, n_res, config.upsample)
+        self.to_image = _conv3(width, 3)
+
+    def forward(self, image: torch.Tensor, heatmaps: torch.Tensor | None):
+        f_c = self.encode_face(image)
+        if self.cmam is None:
+            return torch.tanh(self.to_image(self.tum(f_c))), self.heatmap_head(f_c)
+        f_p, f_a = self.cmam(f_c, self.encode_landmarks(heatmaps))
+        out = self.tum(torch.cat([f_p, f_a], dim=1))
+        return torch.tanh(self.to_image(out)), self.heatmap_head(f_p)
+
+
+class PriorEstimator(nn.Module):
+    """Learned stand-in for FAN on the occluded 16x16 input: a conv stem,
+    residual blocks and a 3x3 head giving (B, channels, 16, 16) heatmaps."""
+
+    def __init__(self, channels: int, width: int = 64, n_res: int = 2):
+        super().__init__()
+        self.net = nn.Sequential(_conv3(3, width), nn.ReLU(inplace=True),
+                                 *(ResBlock(width) for _ in range(n_res)),
+                                 _conv3(width, channels))
+
+    def forward(self, lr: torch.Tensor) -> torch.Tensor:
+        return self.net(lr)
+
+
+class GeneratorOutput(NamedTuple):
+    """``images``: per block (B,3,32,32), (B,3,64,64), (B,3,128,128) in [-1, 1].
+    ``heatmaps``: per block (B,L1,16,16), (B,L2,32,32), (B,L3,64,64).
+    ``prior``: the learned prior estimator's (B,L1,16,16) heatmaps, or None.
+    Blocks not run (``blocks < 3``) are absent from the tuples."""
+
+    images: tuple[torch.Tensor, ...]
+    heatmaps: tuple[torch.Tensor, ...]
+    prior: torch.Tensor | None
+
+
+class ProUIGenerator(nn.Module):
+    """Pro-UInet: three UI-blocks, 16 -> 32 -> 64 -> 128 (see module doc)."""
+
+    def __init__(self, config: ProUIGANConfig | None = None):
+        super().__init__()
+        self.config = config = config or ProUIGANConfig()
+        hm = config.heatmap_channels
+        self.prior = (PriorEstimator(hm[0], config.prior_width, config.prior_res_blocks)
+                      if config.landmark_input == "learned" else None)
+        self.blocks = nn.ModuleList(
+            UIBlock(config.widths[i], config.res_blocks[i],
+                    hm[0] if i == 0 else hm[i - 1], hm[i], config,
+                    attention=not (i == 0 and config.landmark_input == "none"))
+            for i in range(3))
+
+    def forward(self, lr: torch.Tensor, heatmaps: torch.Tensor | None = None,
+                blocks: int = 3) -> GeneratorOutput:
+        """``lr``: (B, 3, 16, 16) in [-1, 1].  ``heatmaps``: ground-truth
+        (B, L1, 16, 16) block-1 landmark input, required when
+        landmark_input is "gt" and ignored otherwise.  ``blocks``: run only
+        the first 1, 2 or 3 UI-blocks (for the paper's staged pre-training)."""
+        if lr.shape[-2:] != (LR_SIZE, LR_SIZE):
+            raise ValueError(f"expected a (B, 3, {LR_SIZE}, {LR_SIZE}) input, got {tuple(lr.shape)}")
+        if not 1 <= blocks <= 3:
+            raise ValueError(f"blocks must be 1, 2 or 3, got {blocks}")
+        mode = self.config.landmark_input
+        prior = None
+        if mode == "learned":
+            prior = landmarks = self.prior(lr)
+        elif mode == "gt":
+            if heatmaps is None:
+                raise ValueError('landmark_input="gt" needs ground-truth heatmaps (B, L1, 16, 16)')
+            landmarks = heatmaps.to(lr.dtype)
+        else:
+            landmarks = None
+        images, maps = [], []
+        image = lr
+        for i, block in enumerate(self.blocks[:blocks]):
+            if i:
+                landmarks = F.interpolate(maps[-1], scale_factor=2, mode="bilinear",
+                                          align_corners=False)
+            image, hm = block(image, landmarks)
+            images.append(image)
+            maps.append(hm)
+        return GeneratorOutput(tuple(images), tuple(maps), prior)

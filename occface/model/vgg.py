@@ -1,0 +1,216 @@
+"""VGG-16 / VGG-19 feature stacks for L_f and L_style, written in-project.
+
+torchvision cannot be installed beside the CPU torch used here, so the
+networks are defined here with torchvision's module layout: a ``features``
+Sequential with the same indices (conv, ReLU, max-pool), an ``avgpool`` and
+a ``classifier`` Sequential (Linear at indices 0, 3, 6).  State-dict keys
+are therefore ``features.0.weight`` ... ``classifier.6.bias``, and the
+standard ImageNet checkpoints (``vgg16-397923af.pth``, ``vgg19-dcbb9e9d.pth``)
+load unchanged.
+
+The losses only need a prefix of ``features``; :func:`load_vgg` builds that
+prefix and copies the matching tensors from a full checkpoint.
+
+Weights come only from places the caller names - an explicit file, a
+torch-hub cache directory, or (with ``allow_download=True``) the standard
+URL.  Nothing here reads environment variables; the CLI maps
+``OCCFACE_VGG16`` / ``OCCFACE_VGG19`` / ``OCCFACE_VGG_DIR`` onto these
+arguments via :func:`vgg_sources_from_env`.  When no weights are found a
+:class:`VGGWeightsMissing` error names every option; there is no silent
+fallback to random weights.
+
+Inputs are ImageNet-normalised RGB: ``(x01 - mean) / std`` with x01 in
+[0, 1]; see :func:`imagenet_normalise` for the conversion from [-1, 1].
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+# Channel plans ("M" = 2x2 max-pool): configuration D (16 layers) and E (19).
+VGG_PLANS: dict[str, tuple] = {
+    "vgg16": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M",
+              512, 512, 512, "M", 512, 512, 512, "M"),
+    "vgg19": (64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M",
+              512, 512, 512, 512, "M", 512, 512, 512, 512, "M"),
+}
+#: Standard torchvision ImageNet checkpoints (file name embeds a hash prefix).
+VGG_URLS = {
+    "vgg16": "https://download.pytorch.org/models/vgg16-397923af.pth",
+    "vgg19": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+}
+VGG_FILES = {arch: url.rsplit("/", 1)[1] for arch, url in VGG_URLS.items()}
+#: Environment variables the CLI reads (see :func:`vgg_sources_from_env`).
+ENV_FILE = {"vgg16": "OCCFACE_VGG16", "vgg19": "OCCFACE_VGG19"}
+ENV_DIR = "OCCFACE_VGG_DIR"
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def make_features(arch: str, depth: int | None = None, inplace: bool = True) -> nn.Sequential:
+    """``features`` of ``arch`` with torchvision indices, cut after
+    ``depth`` modules (None: all).  Conv 3x3 pad 1, ReLU, MaxPool 2x2."""
+    layers: list[nn.Module] = []
+    cin = 3
+    for item in VGG_PLANS[arch]:
+        if item == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(cin, item, 3, padding=1), nn.ReLU(inplace=inplace)]
+            cin = item
+    return nn.Sequential(*layers[:depth])
+
+
+class VGG(nn.Module):
+    """The full ImageNet classifier, key-compatible with torchvision's
+    ``vgg16()`` / ``vgg19()``.  Build on the meta device to inspect keys
+    without allocating 500 MB."""
+
+    def __init__(self, arch: str = "vgg16", num_classes: int = 1000):
+        super().__init__()
+        self.features = make_features(arch)
+        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+        self.classifier = nn.Sequential(
+            nn.Linear(512 * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(),
+            nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(),
+            nn.Linear(4096, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(torch.flatten(self.avgpool(self.features(x)), 1))
+
+
+class VGGFeatures(nn.Module):
+    """Frozen prefix of a VGG ``features`` stack returning named taps.
+
+    ``taps`` maps a name to the index (in torchvision's ``features``) whose
+    output is wanted, e.g. {"relu3_2": 13} for VGG-19 or {"pool1": 4,
+    "pool2": 9, "pool3": 16} for VGG-16.  Parameters are frozen (VGG has
+    no dropout or batch-norm in ``features``, so train/eval mode does not
+    matter).  Input: ImageNet-normalised (B, 3, H, W).
+    """
+
+    def __init__(self, arch: str, taps: Mapping[str, int]):
+        super().__init__()
+        self.arch = arch
+        self.taps = dict(taps)
+        # ReLUs are not in-place so a tapped conv output is never overwritten.
+        self.features = make_features(arch, max(self.taps.values()) + 1, inplace=False)
+        self.requires_grad_(False)
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        wanted = {i: name for name, i in self.taps.items()}
+        out = {}
+        for i, layer in enumerate(self.features):
+            x = layer(x)
+            if i in wanted:
+                out[wanted[i]] = x
+        return out
+
+
+#: Taps used by the losses: L_f on VGG-19 relu3_2; L_style on VGG-16 pool1-3.
+FEATURE_TAPS = {"relu3_2": 13}
+STYLE_TAPS = {"pool1": 4, "pool2": 9, "pool3": 16}
+
+
+def imagenet_normalise(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] RGB -> ImageNet-normalised: x01 = (x + 1) / 2, then
+    (x01 - mean) / std per channel."""
+    mean = x.new_tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = x.new_tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return ((x + 1) * 0.5 - mean) / std
+
+
+class VGGWeightsMissing(FileNotFoundError):
+    """No VGG weights were found at any of the places the caller allowed."""
+
+
+def _missing_message(arch: str, tried: list[str]) -> str:
+    name = VGG_FILES[arch]
+    lines = [f"No {arch} ImageNet weights found (tried: {'; '.join(tried) or 'nothing'}).",
+             "Provide them in one of these ways:",
+             f"  - pass path=... (a state dict with torchvision keys, e.g. {name});",
+             f"  - CLI: set {ENV_FILE[arch]}=/path/to/{name}, or {ENV_DIR}=<dir holding {name}>;",
+             f"  - put {name} in torch hub's cache (<TORCH_HOME or ~/.cache/torch>/hub/checkpoints/)"
+             " and pass hub_dir=torch.hub.get_dir();",
+             f"  - on a networked machine pass allow_download=True to fetch {VGG_URLS[arch]};",
+             "  - or train without L_f and L_style: ProUIGANLoss(..., without_vgg=True)"
+             " (CLI: --no-vgg)."]
+    return "\n".join(lines)
+
+
+def load_vgg_state_dict(arch: str, *, path: str | os.PathLike | None = None,
+                        hub_dir: str | os.PathLike | None = None,
+                        allow_download: bool = False) -> dict[str, torch.Tensor]:
+    """Read a torchvision-layout ``arch`` state dict, trying in order:
+    ``path``; ``hub_dir/checkpoints/<standard file>``; the standard URL
+    (only if ``allow_download``, hash-checked, saved into the hub cache).
+    Always ``torch.load(..., weights_only=True)``.  Raises
+    :class:`VGGWeightsMissing` naming every option when nothing is found."""
+    if arch not in VGG_URLS:
+        raise ValueError(f"arch must be one of {sorted(VGG_URLS)}, got {arch!r}")
+    tried = []
+    if path is not None:
+        p = Path(path)
+        if p.is_dir():
+            p = p / VGG_FILES[arch]
+        if p.is_file():
+            return torch.load(p, map_location="cpu", weights_only=True)
+        tried.append(f"path {p}")
+    if hub_dir is not None:
+        p = Path(hub_dir) / "checkpoints" / VGG_FILES[arch]
+        if p.is_file():
+            return torch.load(p, map_location="cpu", weights_only=True)
+        tried.append(f"hub cache {p}")
+    if allow_download:
+        model_dir = None if hub_dir is None else str(Path(hub_dir) / "checkpoints")
+        try:
+            return torch.hub.load_state_dict_from_url(
+                VGG_URLS[arch], model_dir=model_dir, map_location="cpu",
+                check_hash=True, weights_only=True)
+        except OSError as exc:  # no network, DNS failure, HTTP error
+            tried.append(f"download {VGG_URLS[arch]} ({exc})")
+    raise VGGWeightsMissing(_missing_message(arch, tried))
+
+
+def load_vgg(arch: str, taps: Mapping[str, int], *, path=None, hub_dir=None,
+             allow_download: bool = False,
+             state_dict: Mapping[str, torch.Tensor] | None = None) -> VGGFeatures:
+    """A frozen :class:`VGGFeatures` with ImageNet weights.  Weights come
+    from ``state_dict`` if given, else from :func:`load_vgg_state_dict`.
+    Every parameter of the truncated stack must be present with the right
+    shape (extra keys, e.g. the classifier, are ignored)."""
+    model = VGGFeatures(arch, taps)
+    if state_dict is None:
+        state_dict = load_vgg_state_dict(arch, path=path, hub_dir=hub_dir,
+                                         allow_download=allow_download)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    wrong = [k for k in own if k in state_dict and state_dict[k].shape != own[k].shape]
+    if missing or wrong:
+        raise ValueError(f"{arch} state dict does not fit torchvision's layout: "
+                         f"missing {missing[:4]}, wrong shape {wrong[:4]}")
+    model.load_state_dict({k: state_dict[k] for k in own})
+    return model
+
+
+def vgg_sources_from_env(environ: Mapping[str, str]) -> dict[str, dict]:
+    """Map ``OCCFACE_VGG16`` / ``OCCFACE_VGG19`` (files) and
+    ``OCCFACE_VGG_DIR`` (a directory with the standard file names) to
+    ``{"vgg16": {"path": ...}, "vgg19": {...}}`` keyword arguments for
+    :func:`load_vgg`.  Pure: the caller passes ``os.environ`` (or a dict)."""
+    out: dict[str, dict] = {}
+    for arch, var in ENV_FILE.items():
+        if environ.get(var):
+            out[arch] = {"path": environ[var]}
+        elif environ.get(ENV_DIR):
+            out[arch] = {"path": str(Path(environ[ENV_DIR]) / VGG_FILES[arch])}
+        else:
+            out[arch] = {}
+    return out
