@@ -5,8 +5,10 @@ convention), in both the source photo and the output crop.
 
 Template ``occface-5pt-v1``: five anchors computed from the 68 points (the two
 eye centres = means of 36-41 and 42-47, nose tip 30, mouth corners 48 and 54)
-are fitted in the least-squares sense (closed-form Umeyama similarity, no
-reflection, no RANSAC so it is deterministic) to the five-point face template
+are fitted by weighted least squares (closed-form Umeyama similarity, no
+reflection, no RANSAC so it is deterministic; eyes weigh 3, nose and mouth
+corners 1, so the eyes land on the template even when the mouth moves -- a
+smile otherwise drags the eyes ~3 px) to the five-point face template
 used by ArcFace-style 112x112 crops, made left/right symmetric so that the eyes
 sit on one row, then padded by ``margin``: a template coordinate t in [0, 1]
 maps to ``(t + margin) / (1 + 2 margin) * size``.  With the default margin 0.2
@@ -40,6 +42,9 @@ TEMPLATES = {
     ),
 }
 
+# Per-anchor weights of the least-squares fit (same order as the template).
+TEMPLATE_WEIGHTS = {"occface-5pt-v1": np.array([3.0, 3.0, 1.0, 1.0, 1.0])}
+
 BORDER_MODES = {"reflect101": cv2.BORDER_REFLECT_101, "replicate": cv2.BORDER_REPLICATE, "constant": cv2.BORDER_CONSTANT}
 
 
@@ -71,16 +76,21 @@ def template_points(cfg: AlignConfig) -> np.ndarray:
     return ((t + cfg.margin) / (1.0 + 2.0 * cfg.margin)) * cfg.size - 0.5
 
 
-def fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity (rotation, uniform scale, translation) mapping src -> dst.  Returns (2, 3)."""
+def fit_similarity(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+    """Weighted least-squares similarity (rotation, uniform scale, translation) mapping src -> dst.
+
+    Returns the (2, 3) matrix.  ``weights`` (n,) default to equal.
+    """
     src = np.asarray(src, np.float64)
     dst = np.asarray(dst, np.float64)
-    mu_s, mu_d = src.mean(0), dst.mean(0)
+    w = np.ones(len(src)) if weights is None else np.asarray(weights, np.float64)
+    w = w / w.sum()
+    mu_s, mu_d = w @ src, w @ dst
     s0, d0 = src - mu_s, dst - mu_d
-    var = (s0**2).sum() / len(src)
+    var = float(w @ (s0**2).sum(1))
     if var <= 1e-12:
         raise ValueError("degenerate landmarks: all anchors coincide")
-    cov = d0.T @ s0 / len(src)
+    cov = (d0 * w[:, None]).T @ s0
     u, sig, vt = np.linalg.svd(cov)
     d = np.diag([1.0, np.sign(np.linalg.det(u) * np.linalg.det(vt)) or 1.0])
     rot = u @ d @ vt
@@ -98,7 +108,7 @@ def transform_points(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
 
 def alignment_matrix(landmarks68: np.ndarray, cfg: AlignConfig) -> np.ndarray:
     """(2, 3) float64 matrix mapping source pixels to the aligned crop."""
-    return fit_similarity(anchors(landmarks68), template_points(cfg))
+    return fit_similarity(anchors(landmarks68), template_points(cfg), TEMPLATE_WEIGHTS[cfg.template])
 
 
 def warp(rgb: np.ndarray, m: np.ndarray, cfg: AlignConfig) -> tuple[np.ndarray, int]:

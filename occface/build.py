@@ -408,6 +408,7 @@ def join(out_dir: str, part_dirs: list[str] | None = None) -> dict:
     """
     import shutil
 
+    os.makedirs(out_dir, exist_ok=True)
     dirs = [out_dir] + [d for d in (part_dirs or []) if os.path.abspath(d) != os.path.abspath(out_dir)]
     parts = {}
     for d in dirs:
