@@ -79,7 +79,9 @@ def template_points(cfg: AlignConfig) -> np.ndarray:
 def fit_similarity(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
     """Weighted least-squares similarity (rotation, uniform scale, translation) mapping src -> dst.
 
-    Returns the (2, 3) matrix.  ``weights`` (n,) default to equal.
+    Returns the (2, 3) matrix ``[[a, -b, tx], [b, a, ty]]``.  In 2-D the Umeyama solution has a
+    closed form: with centred points, a = sum w (s . d) / var and b = sum w (s x d) / var, so no SVD.
+    ``weights`` (n,) default to equal.
     """
     src = np.asarray(src, np.float64)
     dst = np.asarray(dst, np.float64)
@@ -87,16 +89,12 @@ def fit_similarity(src: np.ndarray, dst: np.ndarray, weights: np.ndarray | None 
     w = w / w.sum()
     mu_s, mu_d = w @ src, w @ dst
     s0, d0 = src - mu_s, dst - mu_d
-    var = float(w @ (s0**2).sum(1))
+    var = float(w @ (s0 * s0).sum(1))
     if var <= 1e-12:
         raise ValueError("degenerate landmarks: all anchors coincide")
-    cov = (d0 * w[:, None]).T @ s0
-    u, sig, vt = np.linalg.svd(cov)
-    d = np.diag([1.0, np.sign(np.linalg.det(u) * np.linalg.det(vt)) or 1.0])
-    rot = u @ d @ vt
-    scale = float(np.trace(np.diag(sig) @ d) / var)
-    m = np.zeros((2, 3))
-    m[:, :2] = scale * rot
+    a = float(w @ (s0[:, 0] * d0[:, 0] + s0[:, 1] * d0[:, 1])) / var
+    b = float(w @ (s0[:, 0] * d0[:, 1] - s0[:, 1] * d0[:, 0])) / var
+    m = np.array([[a, -b, 0.0], [b, a, 0.0]])
     m[:, 2] = mu_d - m[:, :2] @ mu_s
     return m
 

@@ -31,7 +31,7 @@ from .align import alignment_matrix, transform_points, warp
 from .config import BuildConfig, to_dict, to_json
 from .db.base import Record, Source
 from .decode import DecodeError
-from .detect import detect_faces, select_faces
+from .detect import detect_faces, select_faces, with_landmarks
 from .occlude import apply_fill, sample_fill
 from .seeding import rng_for
 
@@ -77,9 +77,7 @@ def make_sample(rgb: np.ndarray, face, key: str, cfg: BuildConfig) -> dict:
     heat = {}
     for spec in cfg.heatmaps:
         grouping, size = heatmaps.parse_spec(spec)
-        heat[spec] = heatmaps.to_uint8(
-            heatmaps.render(lm, grouping, size, cfg.heatmap_sigma, frame=cfg.hr_size)
-        )
+        heat[spec] = heatmaps.render_uint8(lm, grouping, size, cfg.heatmap_sigma, frame=cfg.hr_size)
     return {
         "hr": hr,
         "hr_occluded": hr_occ,
@@ -114,7 +112,7 @@ def process_record(record: Record, source: Source, cfg: BuildConfig) -> tuple[li
     except DecodeError as exc:
         return reject(f"decode_{exc.reason}", exc.detail)
     try:
-        faces = detect_faces(rgb, cfg.detect)
+        faces = detect_faces(rgb, cfg.detect, landmarks=False)  # landmarks only for the chosen faces
         chosen = source.choose_faces(record, faces)
         if chosen is None:
             chosen, why = select_faces(faces, cfg.detect)
@@ -124,7 +122,8 @@ def process_record(record: Record, source: Source, cfg: BuildConfig) -> tuple[li
             return reject("annotated_face_not_found", f"{len(faces)} face(s) found")
         out = []
         for idx, face in enumerate(chosen):
-            sample = make_sample(rgb, face, f"{record.key}#{idx}", cfg)
+            face = with_landmarks(rgb, face)
+            sample = source.transform_sample(record, make_sample(rgb, face, f"{record.key}#{idx}", cfg), cfg)
             sample["meta"].update(
                 key=f"{record.key}#{idx}", source=record.source, subject=record.subject, split=record.split,
                 face_index=idx, num_faces=len(faces), **record.meta,

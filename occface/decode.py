@@ -61,6 +61,31 @@ def pil_to_rgb(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("RGB"), dtype=np.uint8)
 
 
+def _decode_plain_jpeg(data: bytes):
+    """Fast path for complete 8-bit RGB / grayscale JPEGs (most face photos): OpenCV's decoder is
+    ~3x faster than Pillow's here.  Pillow still parses the header (cheap, lazy) to rule out CMYK and
+    to read the EXIF orientation, which OpenCV applies itself.  Anything else returns None and takes
+    the general Pillow path, which also reports truncation."""
+    if data[:3] != b"\xff\xd8\xff" or data.rstrip(b"\x00\r\n ")[-2:] != b"\xff\xd9":
+        return None
+    import cv2
+
+    try:
+        img = Image.open(io.BytesIO(data))
+        if img.format != "JPEG" or img.mode not in ("RGB", "L") or img.width * img.height > MAX_PIXELS:
+            return None
+        orientation = int(img.getexif().get(0x0112, 1) or 1)
+        mode = img.mode
+    except Exception:  # noqa: BLE001 - let the general path classify it
+        return None
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None or bgr.ndim != 3:
+        return None
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    info = {"format": "JPEG", "mode": mode, "size": [rgb.shape[1], rgb.shape[0]], "exif_orientation": orientation}
+    return rgb, info
+
+
 def decode_image(source) -> tuple[np.ndarray, dict]:
     """Decode a path or bytes to ``(rgb, info)``.
 
@@ -78,6 +103,9 @@ def decode_image(source) -> tuple[np.ndarray, dict]:
             raise DecodeError("unreadable", str(exc)) from exc
     if not data:
         raise DecodeError("empty", "zero-byte file")
+    fast = _decode_plain_jpeg(data)
+    if fast is not None:
+        return fast
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -41,22 +41,30 @@ class DetectConfig:
 
 @dataclass(frozen=True)
 class Face:
-    """One detected face.  ``box`` = (x0, y0, x1, y1) in source pixels; ``landmarks`` (68, 2) float32 (x, y)."""
+    """One detected face.  ``box`` = (x0, y0, x1, y1) in source pixels; ``landmarks`` (68, 2) float32 (x, y)
+    (None until :func:`with_landmarks` runs the predictor, which only chosen faces pay for)."""
 
     box: tuple[float, float, float, float]
     score: float
     detector: str
     upsample: int
-    landmarks: np.ndarray
+    landmarks: np.ndarray | None = None
 
     @property
     def area(self) -> float:
         return max(0.0, self.box[2] - self.box[0]) * max(0.0, self.box[3] - self.box[1])
 
 
-def _landmarks(rgb: np.ndarray, rect) -> np.ndarray:
+def with_landmarks(rgb: np.ndarray, face: Face) -> Face:
+    """The face with dlib's 68 landmarks filled in."""
+    import dlib
+
+    if face.landmarks is not None:
+        return face
+    rect = dlib.rectangle(*(int(round(v)) for v in face.box))
     shape = dlib_models.shape_predictor68()(rgb, rect)
-    return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+    lm = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+    return Face(face.box, face.score, face.detector, face.upsample, lm)
 
 
 def _hog(rgb, cfg):
@@ -89,8 +97,11 @@ def _cnn(rgb, cfg):
     return out
 
 
-def detect_faces(rgb: np.ndarray, cfg: DetectConfig) -> list[Face]:
-    """All faces in ``rgb`` ((H, W, 3) uint8), largest first (ties: higher score, then top-left)."""
+def detect_faces(rgb: np.ndarray, cfg: DetectConfig, landmarks: bool = True) -> list[Face]:
+    """All faces in ``rgb`` ((H, W, 3) uint8), largest first (ties: higher score, then top-left).
+
+    ``landmarks=False`` skips the 68-point predictor (see :func:`with_landmarks`).
+    """
     found = []
     if cfg.detector in ("hog", "hog+cnn"):
         found = _hog(rgb, cfg)
@@ -102,11 +113,12 @@ def detect_faces(rgb: np.ndarray, cfg: DetectConfig) -> list[Face]:
             score=s,
             detector=name,
             upsample=up,
-            landmarks=_landmarks(rgb, r),
         )
         for r, s, name, up in found
     ]
     faces.sort(key=lambda f: (-f.area, -f.score, f.box[1], f.box[0]))
+    if landmarks:
+        faces = [with_landmarks(rgb, f) for f in faces]
     return faces
 
 

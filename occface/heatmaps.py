@@ -59,15 +59,49 @@ def render(landmarks: np.ndarray, grouping: str, size: int, sigma: float = 1.0, 
     axis = np.arange(size, dtype=np.float64)
     gx = np.exp(-((axis[None, :] - pts[:, :1]) ** 2) / (2 * sigma**2))  # (68, S)
     gy = np.exp(-((axis[None, :] - pts[:, 1:2]) ** 2) / (2 * sigma**2))
-    per_point = gy[:, :, None] * gx[:, None, :]  # (68, S, S)
+    gx, gy = gx.astype(np.float32), gy.astype(np.float32)
     groups = GROUPINGS[grouping]
     if all(len(g) == 1 for g in groups):
-        out = per_point[[g[0] for g in groups]]
-    else:
-        out = np.stack([per_point[g].max(axis=0) for g in groups])
-    return out.astype(np.float32)
+        idx = [g[0] for g in groups]
+        return gy[idx, :, None] * gx[idx, None, :]
+    out = np.empty((len(groups), size, size), np.float32)
+    for c, g in enumerate(groups):
+        np.max(gy[g, :, None] * gx[g, None, :], axis=0, out=out[c])
+    return out
 
 
 def to_uint8(heat: np.ndarray) -> np.ndarray:
     """Quantise [0, 1] heatmaps for storage (value * 255, rounded)."""
     return np.clip(np.rint(heat * 255.0), 0, 255).astype(np.uint8)
+
+
+def render_uint8(landmarks: np.ndarray, grouping: str, size: int, sigma: float = 1.0, frame: int = 128) -> np.ndarray:
+    """``to_uint8(render(...))``, bit for bit, at a fraction of the cost: (C, size, size) uint8.
+
+    A Gaussian value below 0.5/255 rounds to 0 once quantised, so each point only needs the
+    window where ``exp(-d^2 / 2 sigma^2) >= 0.5/255`` (radius ~3.5 sigma).  Inside it the values are
+    the same float32 products as :func:`render`; outside, both give 0 after rounding (a pixel's max
+    is either taken inside some window, or every member is below the rounding threshold).
+    """
+    lm = np.asarray(landmarks, np.float64)
+    pts = (lm + 0.5) * (size / frame) - 0.5
+    radius = sigma * np.sqrt(2.0 * np.log(2.0 * 255.0)) + 1e-9
+    width = int(np.floor(2 * radius)) + 2
+    groups = GROUPINGS[grouping]
+    members = np.concatenate([np.asarray(g) for g in groups])
+    chan = np.concatenate([np.full(len(g), c) for c, g in enumerate(groups)])
+    p = pts[members]
+    start = np.floor(p - radius).astype(np.int64) + 1  # first integer coordinate inside the window
+    offs = np.arange(width)
+    xs = start[:, :1] + offs  # (M, width) candidate columns
+    ys = start[:, 1:2] + offs
+    gx = np.exp(-((xs - p[:, :1]) ** 2) / (2 * sigma**2)).astype(np.float32)
+    gy = np.exp(-((ys - p[:, 1:2]) ** 2) / (2 * sigma**2)).astype(np.float32)
+    vals = gy[:, :, None] * gx[:, None, :]  # (M, width, width)
+    yy = np.broadcast_to(ys[:, :, None], vals.shape)
+    xx = np.broadcast_to(xs[:, None, :], vals.shape)
+    cc = np.broadcast_to(chan[:, None, None], vals.shape)
+    keep = (xx >= 0) & (xx < size) & (yy >= 0) & (yy < size)
+    out = np.zeros((len(groups), size, size), np.float32)
+    np.maximum.at(out, (cc[keep], yy[keep], xx[keep]), vals[keep])
+    return to_uint8(out)

@@ -108,3 +108,15 @@ def test_plain_bilinear_rule_matches_two_tap_sampling():
     a = img.astype(float)[3::8][:16][:, 4::8][:, :16]
     b = img.astype(float)[4::8][:16][:, 3::8][:, :16]
     assert np.abs(got - np.rint((blocks + nxt + a + b) / 4)).max() <= 1
+
+
+@pytest.mark.parametrize("spec", ["all68@64", "pu7@16", "pu42@32", "fhc4@64", "parts5@37"])
+@pytest.mark.parametrize("sigma", [0.6, 1.0, 1.7])
+def test_windowed_uint8_heatmaps_equal_the_full_render(spec, sigma):
+    """The fast stored-heatmap path is bit-identical to quantising the exact render, landmarks off-frame included."""
+    rng = np.random.default_rng(11)
+    name, size = heatmaps.parse_spec(spec)
+    for _ in range(40):
+        lm = rng.uniform(-12, 140, (68, 2))
+        exact = heatmaps.to_uint8(heatmaps.render(lm, name, size, sigma))
+        assert (heatmaps.render_uint8(lm, name, size, sigma) == exact).all()

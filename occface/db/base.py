@@ -51,6 +51,10 @@ class Source:
         """Hook for databases that annotate which face is meant (None = use the detector policy)."""
         return None
 
+    def transform_sample(self, record: Record, sample: dict, cfg) -> dict:
+        """Hook applied to each finished sample (e.g. Helen's dihedral augmentation); default: unchanged."""
+        return sample
+
 
 def identity_order(identities, salt: str) -> list[str]:
     """Identities in a stable pseudo-random order (SHA-256 of salt|identity), for splits."""

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from .. import heatmaps as _heatmaps
+
 #: Side of the occluded low-resolution input face.
 LR_SIZE = 16
 #: Side of the final hallucinated face.
@@ -22,17 +24,6 @@ HR_SIZE = 128
 BLOCK_INPUT_SIZES = (16, 32, 64)
 #: Output side of each UI-block.
 BLOCK_OUTPUT_SIZES = (32, 64, 128)
-
-#: 68-point (iBUG) landmark subsets the public code uses for its smaller
-#: heatmap stacks: 7 points at 16x16 (eye corners, nose tip, mouth corners)
-#: and 42 points at 32x32 (jaw, brows, eye corners, nose bridge, mouth
-#: corners, inner lip 60-64).  68 means all points.
-LANDMARK_SUBSETS: dict[int, tuple[int, ...]] = {
-    7: (36, 39, 42, 45, 30, 48, 54),
-    42: tuple(range(0, 17)) + tuple(range(17, 27)) + (36, 39, 42, 45)
-    + tuple(range(27, 31)) + (48, 54) + tuple(range(60, 65)),
-    68: tuple(range(68)),
-}
 
 ATTENTION_KINDS = ("cosine", "softmax")
 COSINE_SCALES = ("mean", "sum")
@@ -64,11 +55,11 @@ class ProUIGANConfig:
     #: Residual blocks after the TUM's 2x upsampling.  Paper: "residual
     #: blocks", count not stated.  Default from the public code (2 per TUM).
     res_blocks: tuple[int, int, int] = (2, 2, 2)
-    #: Landmark heatmap channels each block's CM-AM predicts (at the block's
-    #: input side: 16, 32, 64).  Paper: FAN's 68 landmarks, L_h averaged over
-    #: them, so 68 at every block.  Public code: (7, 42, 68), see
-    #: LANDMARK_SUBSETS.
-    heatmap_channels: tuple[int, int, int] = (68, 68, 68)
+    #: Heatmap grouping (occface.heatmaps.GROUPINGS) each block's CM-AM
+    #: predicts, at the block's input side (16, 32, 64).  Paper: FAN's 68
+    #: landmarks, L_h averaged over them, so "all68" at every block.  Public
+    #: code: ("pu7", "pu42", "all68"), i.e. 7, 42 and 68 channels.
+    heatmap_groupings: tuple[str, str, str] = ("all68", "all68", "all68")
     #: CM-AM attention.  "cosine": Eq. 1, normalised inner product (paper).
     #: "softmax": softmax over unscaled dot products (public code).
     attention: str = "cosine"
@@ -104,7 +95,10 @@ class ProUIGANConfig:
     def __post_init__(self) -> None:
         _check_positive_triple("widths", self.widths)
         _check_positive_triple("res_blocks", self.res_blocks, minimum=0)
-        _check_positive_triple("heatmap_channels", self.heatmap_channels)
+        if len(self.heatmap_groupings) != 3 or any(
+                g not in _heatmaps.GROUPINGS for g in self.heatmap_groupings):
+            raise ValueError(f"heatmap_groupings must be three of {sorted(_heatmaps.GROUPINGS)}, "
+                             f"got {self.heatmap_groupings!r}")
         _check_choice("attention", self.attention, ATTENTION_KINDS)
         _check_choice("cosine_scale", self.cosine_scale, COSINE_SCALES)
         _check_choice("upsample", self.upsample, UPSAMPLE_KINDS)
@@ -127,9 +121,21 @@ class ProUIGANConfig:
         """The public code's choices: softmax attention over 32-channel
         projections, bilinear upsampling, (7, 42, 68) heatmaps."""
         fields = dict(attention="softmax", qk_dim=32, upsample="bilinear",
-                      heatmap_channels=(7, 42, 68))
+                      heatmap_groupings=("pu7", "pu42", "all68"))
         fields.update(overrides)
         return cls(**fields)
+
+    @property
+    def heatmap_channels(self) -> tuple[int, int, int]:
+        """Channels of each block's heatmaps, e.g. (68, 68, 68)."""
+        return tuple(_heatmaps.channels(g) for g in self.heatmap_groupings)
+
+    @property
+    def heatmap_specs(self) -> tuple[str, str, str]:
+        """Shard dataset names of each block's ground truth, in the
+        ``heatmaps/<grouping>@<side>`` form of docs/format.md, e.g.
+        ("all68@16", "all68@32", "all68@64")."""
+        return tuple(f"{g}@{s}" for g, s in zip(self.heatmap_groupings, BLOCK_INPUT_SIZES))
 
     def replace(self, **changes) -> "ProUIGANConfig":
         return replace(self, **changes)

@@ -40,7 +40,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .config import BLOCK_OUTPUT_SIZES, ProUIGANConfig
+from ..heatmaps import GROUPINGS
+from .config import BLOCK_INPUT_SIZES, BLOCK_OUTPUT_SIZES, ProUIGANConfig
 from .discriminators import central_crop
 from .generator import GeneratorOutput
 from .vgg import (FEATURE_TAPS, STYLE_TAPS, VGGFeatures, imagenet_normalise, load_vgg)
@@ -135,6 +136,27 @@ def image_pyramid(hr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.T
                  F.interpolate(hr, size=(s, s), mode="bilinear", align_corners=False,
                                antialias=True)
                  for s in BLOCK_OUTPUT_SIZES)
+
+
+def heatmap_pyramid(heatmaps: torch.Tensor, config: ProUIGANConfig | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Ground-truth heatmaps per block from one "all68" stack (B, 68, H, W):
+    each block's grouping (a channel is the max over its points, as in
+    occface.heatmaps) resized to the block's input side (16, 32, 64) with
+    antialiased bilinear interpolation.  Resizing blurs and lowers the
+    Gaussian peaks; heatmaps rendered at each side (the shard datasets
+    ``config.heatmap_specs``) are preferable when the data provide them."""
+    config = config or ProUIGANConfig()
+    if heatmaps.shape[1] != 68:
+        raise ValueError(f"expected 68 heatmap channels, got {heatmaps.shape[1]}")
+    out = []
+    for side, grouping in zip(BLOCK_INPUT_SIZES, config.heatmap_groupings):
+        hm = torch.stack([heatmaps[:, g].amax(dim=1) for g in GROUPINGS[grouping]], dim=1)
+        if hm.shape[-1] != side:
+            hm = F.interpolate(hm, size=(side, side), mode="bilinear", align_corners=False,
+                               antialias=hm.shape[-1] > side)
+        out.append(hm)
+    return tuple(out)
 
 
 class ProUIGANLoss(nn.Module):
