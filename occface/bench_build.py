@@ -47,7 +47,7 @@ def baseline_seconds(photos: list[np.ndarray]) -> tuple[float, int]:
     t = time.perf_counter()
     found = 0
     for rgb in photos:
-        rects, scores, _ = det.run(rgb, 0, -0.5)
+        rects, scores, _ = det.run(rgb, 0, 0.0)
         if len(rects):
             big = max(rects, key=lambda r: r.area())
             sp(rgb, big)

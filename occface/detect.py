@@ -25,7 +25,7 @@ class DetectConfig:
     detector: str = "hog"
     hog_upsample: tuple[int, ...] = (0, 1)  # tried in order until a face is found
     cnn_upsample: int = 0
-    min_score: float = -0.5  # HOG adjust_threshold-style floor on the detector score
+    min_score: float = 0.0  # HOG adjust_threshold: dlib's own default; negative values admit weak false positives
     multi_face: str = "largest"
     min_face_px: int = 0  # reject faces whose box side is smaller (source pixels)
     cnn_max_side: int = 0  # >0: run the CNN on a copy downscaled to this longest side
