@@ -41,7 +41,8 @@ def mask_spec_from_option(text: str):
 @click.option("--num-shards", "num_parts", default=1, show_default=True, help="Partitions of the build (job array size).")
 @click.option("--shard-index", "part_index", default=0, show_default=True, help="Which partition this run builds.")
 @click.option("--shard-size", default=256, show_default=True, help="Input photos per HDF5 shard.")
-@click.option("--detector", type=click.Choice(DETECTORS), default="hog", show_default=True)
+@click.option("--detector", type=click.Choice(DETECTORS), default=None,
+              help="Face detector [default: hog; hog+cnn for --db multipie, whose profile poses defeat HOG].")
 @click.option("--hog-upsample", default="0,1", show_default=True, help="HOG upsample levels tried in turn until a face is found.")
 @click.option("--multi-face", type=click.Choice(MULTI_FACE), default="largest", show_default=True)
 @click.option("--min-face", default=0, show_default=True, help="Reject faces whose box is smaller (px).")
@@ -53,12 +54,17 @@ def mask_spec_from_option(text: str):
 @click.option("--resize-rule", type=click.Choice(["bilinear-aa", "bilinear"]), default="bilinear-aa", show_default=True)
 @click.option("--identity-from-parent", is_flag=True, help="folder: identity = parent folder name.")
 @click.option("--test-fraction", default=0.1, show_default=True, help="Fraction of identities in the test split.")
+@click.option("--db-option", "db_options", multiple=True, metavar="KEY=VALUE",
+              help="Database option, repeatable (e.g. multipie: cameras=05_1,14_0 yaw_range=-45,45 "
+                   "expressions=neutral,smile illuminations=7 train_subjects=250 protocol=prouigan; "
+                   "celeba-hq: split=official|identity|paper|paper-index; helen: split=official|paper augment=x8). "
+                   "See manifests/README.md.")
 @click.option("--progress/--no-progress", default=None, help="tqdm bar (default: when stderr is a terminal).")
 def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, detector, hog_upsample, multi_face,
           min_face, margin, mask_text, fill, heatmaps, sigma, resize_rule, identity_from_parent, test_fraction,
-          progress):
+          db_options, progress):
     """Build HDF5 shards of occluded LR / clean HR pairs from a face database."""
-    options = {"test_fraction": test_fraction}
+    options = {"test_fraction": test_fraction} if "test_fraction" in db_mod.option_names(db_name) else {}
     if db_name == "sample":
         if root:
             raise click.UsageError("--db sample takes no --root: its photos ship with scikit-image")
@@ -68,11 +74,15 @@ def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, 
         options["root"] = root
         if db_name == "folder":
             options["identity_from_parent"] = identity_from_parent
+    detect_defaults = getattr(db_mod.SOURCES[db_name], "detect_defaults", {})
     try:
+        options.update(db_mod.parse_options(db_name, db_options))
         source = db_mod.get_source(db_name, **options)
         cfg = BuildConfig(
-            detect=DetectConfig(detector=detector, hog_upsample=tuple(int(u) for u in hog_upsample.split(",")),
-                                multi_face=multi_face, min_face_px=min_face),
+            detect=DetectConfig(detector=detector or detect_defaults.get("detector", "hog"),
+                                hog_upsample=tuple(int(u) for u in hog_upsample.split(",")),
+                                multi_face=multi_face, min_face_px=min_face,
+                                cnn_max_side=detect_defaults.get("cnn_max_side", 0)),
             align=AlignConfig(margin=margin),
             mask=mask_spec_from_option(mask_text),
             fill=FillConfig(mode=fill),

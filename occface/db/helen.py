@@ -108,7 +108,7 @@ def _find(root: str, name: str) -> str | None:
 class HelenSource(Source):
     root: str
     split: str = "paper"  # official | paper
-    augment: bool = False  # x8 dihedral augmentation of the training split
+    augment: str | bool = False  # "x8" (or true): dihedral x8 augmentation of the training split
     min_iou: float = 0.25  # annotated-face choice
     max_side: int = 0  # >0: area-downscale larger photos to this longest side before detection
     require_complete: bool = False
