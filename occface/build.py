@@ -295,6 +295,11 @@ def build(source: Source, cfg: BuildConfig, out_dir: str, workers: int = 0, part
         bar.close()
     manifest = write_manifest(out_dir, source, cfg, n, partition)
     tot = manifest["totals"]
+    errors = manifest["rejections"]["counts"].get("processing_error", 0)
+    if errors:
+        first = next(r for r in manifest["rejections"]["log"] if r["reason"] == "processing_error")
+        log(f"WARNING: {errors} photo(s) failed inside the pipeline (first: {first['path']}: {first['detail']}); "
+            "they are listed in the manifest's rejection log")
     log(
         f"built {len(todo)} shard(s) in {time.perf_counter() - t0:.1f}s: {tot['records']} files, "
         f"{tot['samples']} samples, {tot['rejected']} rejected -> {out_dir}"
