@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from . import build_cmd
+from . import masks_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -25,6 +26,8 @@ main.add_command(build_cmd.verify)
 main.add_command(build_cmd.join)
 bench.add_command(build_cmd.bench_build, "build")
 # --- further command groups register below (one line each) ---
+main.add_command(masks_cmd.masks)
+bench.add_command(masks_cmd.bench_masks, "masks")
 
 if __name__ == "__main__":
     main()

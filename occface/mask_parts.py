@@ -11,11 +11,13 @@ Geometry (all in the landmark frame, pixel centres at integer coordinates):
 * face axes: ``u`` = unit vector from the right-eye centre (mean of 36-41) to
   the left-eye centre (mean of 42-47); ``v`` = ``u`` turned 90 degrees
   (pointing down the face); ``iod`` = distance between the eye centres.
-* ``right_eye``, ``left_eye``, ``eyes`` (glasses band), ``nose``, ``mouth``:
-  the box that bounds the part's landmarks in (u, v) coordinates, padded by
+* ``right_eye``, ``left_eye``, ``eyes`` (glasses band), ``mouth``: the box
+  that bounds the part's landmarks in (u, v) coordinates, padded by
   ``pad`` x iod along u and across (v), i.e. a rectangle rotated with the face.
+* ``nose``: the convex hull of points 27-35, each vertex pushed out from the
+  hull's centre by ``pad[0]`` x iod (a box would reach the inner eye corners).
 * ``lower_face`` (a face mask): the polygon jaw 1..15 closed through the
-  middle of the nose bridge (point 29), pushed out radially by ``pad`` x iod.
+  middle of the nose bridge (point 29), pushed out radially by ``pad[0]`` x iod.
 * ``left_half`` / ``right_half``: the half-plane on that side of the line
   through the eye midpoint and the mouth-corner midpoint (48, 54), clipped to
   the image.
@@ -46,11 +48,11 @@ PARTS = tuple(PART_POINTS)
 
 # Default padding (along u, across u) in units of the inter-ocular distance.
 DEFAULT_PAD = {
-    "right_eye": (0.15, 0.15),
-    "left_eye": (0.15, 0.15),
+    "right_eye": (0.12, 0.15),
+    "left_eye": (0.12, 0.15),
     "eyes": (0.25, 0.2),
-    "nose": (0.12, 0.08),
-    "mouth": (0.15, 0.15),
+    "nose": (0.08, 0.08),
+    "mouth": (0.12, 0.05),
     "lower_face": (0.05, 0.05),
     "left_half": (0.0, 0.0),
     "right_half": (0.0, 0.0),
@@ -95,7 +97,9 @@ def part_polygon(part: str, landmarks: np.ndarray, size: int, pad: tuple[float, 
         o = top + offset
         return np.array([o - far * axis, o + far * axis, o + far * axis + far * n, o - far * axis + far * n])
     pts = lm[list(PART_POINTS[part])]
-    if part == "lower_face":
+    if part == "nose":
+        pts = convex_hull(pts)
+    if part in ("lower_face", "nose"):
         g = pts.mean(0)
         rel = pts - g
         r = np.sqrt((rel**2).sum(1))
@@ -111,6 +115,25 @@ def part_polygon(part: str, landmarks: np.ndarray, size: int, pad: tuple[float, 
     return np.array(
         [centre - ha * u - hb * v, centre + ha * u - hb * v, centre + ha * u + hb * v, centre - ha * u + hb * v]
     )
+
+
+def convex_hull(pts: np.ndarray) -> np.ndarray:
+    """Convex hull (monotone chain, counter-clockwise in image coordinates' sense of cross > 0)."""
+    p = sorted(map(tuple, np.asarray(pts, np.float64).tolist()))
+
+    def cross(o, a, b):
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    lower, upper = [], []
+    for q in p:
+        while len(lower) >= 2 and cross(lower[-2], lower[-1], q) <= 0:
+            lower.pop()
+        lower.append(q)
+    for q in reversed(p):
+        while len(upper) >= 2 and cross(upper[-2], upper[-1], q) <= 0:
+            upper.pop()
+        upper.append(q)
+    return np.array(lower[:-1] + upper[:-1], np.float64)
 
 
 def to_fixed(poly: np.ndarray) -> list:

@@ -236,7 +236,7 @@ PRESETS = {
 }
 
 
-def preset(name: str):
+def spec_from_name(name: str):
     """A named spec from :data:`PRESETS` (e.g. ``"bucket3-border"``, ``"lama-thick"``, ``"m2"``, ``"mouth"``)."""
     try:
         return PRESETS[name]

@@ -322,7 +322,8 @@ def format_stats(st: dict) -> str:
     lines.append(f"{'group':18s} {'n':>5s} {'ratio mean':>10s} {'min':>6s} {'max':>6s}  bucket")
     for g in st["groups"]:
         occupied = [BUCKET_LABELS[k] + (f" x{c}" if c != g["n"] else "") for k, c in enumerate(g["buckets"]) if c]
-        lines.append(f"{g['label']:18s} {g['n']:5d} {g['mean']:10.4f} {g['min']:6.4f} {g['max']:6.4f}  {', '.join(occupied)}")
+        row = f"{g['label']:18s} {g['n']:5d} {g['mean']:10.4f} {g['min']:6.4f} {g['max']:6.4f}"
+        lines.append(f"{row}  {', '.join(occupied)}")
     lines += ["", "per PConv bucket (hole ratio):"]
     top = max(st["buckets"]) or 1
     for lab, c in zip(BUCKET_LABELS, st["buckets"]):

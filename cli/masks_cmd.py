@@ -1,0 +1,81 @@
+"""``occface masks make | stats | show`` and ``occface bench masks``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from occface import bench_masks as bench_mod
+from occface import masksets
+
+
+@click.group()
+def masks():
+    """Bundled evaluation mask sets (see docs/masks.md)."""
+
+
+@masks.command()
+@click.argument("spec")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder to write the set into.")
+def make(spec, out):
+    """Generate the set SPEC (a spec.json, a set folder or a bundled set name) into --out."""
+    try:
+        sums = masksets.make_set(spec, out)
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from None
+    name = masksets.read_spec(out)["name"]
+    click.echo(f"wrote {sums['n']} masks of {name} to {out}")
+    for f, h in sums["files"].items():
+        click.echo(f"  {f}  sha256 {h}")
+    if name in masksets.bundled_names():
+        bundled = json.loads(masksets._folder(name).joinpath("checksums.json").read_text("utf-8"))
+        same = bundled == sums
+        click.echo(f"bundled {name}: {'identical' if same else 'DIFFERENT'}")
+        if not same:
+            sys.exit(1)
+
+
+@masks.command()
+@click.argument("set_name", metavar="SET")
+@click.option("--verify/--no-verify", default=True, show_default=True, help="Check the files against checksums.json.")
+def stats(set_name, verify):
+    """Print the hole-ratio histogram and per-group / per-bucket counts of SET (bundled name or folder)."""
+    try:
+        ms = masksets.load_set(set_name)
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(masksets.format_stats(masksets.stats(ms)))
+    if verify:
+        problems = masksets.verify(set_name)
+        click.echo("\nchecksums: " + ("ok" if not problems else "; ".join(problems)))
+        if problems:
+            sys.exit(1)
+
+
+@masks.command()
+@click.argument("set_name", metavar="SET")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG to write.")
+@click.option("--per-group", default=8, show_default=True, help="Masks shown per group (one row per group).")
+def show(set_name, out, per_group):
+    """Write a PNG grid of SET: one row per group, holes white."""
+    import cv2
+
+    try:
+        ms = masksets.load_set(set_name)
+    except (ValueError, FileNotFoundError) as e:
+        raise click.ClickException(str(e)) from None
+    img = masksets.grid(ms, per_group)
+    if not cv2.imwrite(out, img):
+        raise click.ClickException(f"could not write {out}")
+    click.echo(f"wrote {out} ({len(ms.labels)} groups x {per_group})")
+
+
+@click.command("masks")
+@click.option("--n", default=1000, show_default=True, help="Masks per generator per round.")
+@click.option("--rounds", default=5, show_default=True, help="Interleaved rounds (medians are reported).")
+@click.option("--seed", default=0, show_default=True)
+def bench_masks(n, rounds, seed):
+    """Mask generators vs a PConv-Keras-style baseline, side by side (run on one core: taskset -c 0)."""
+    bench_mod.run(n=n, rounds=rounds, seed=seed, echo=click.echo)
