@@ -6,6 +6,7 @@ from __future__ import annotations
 import click
 
 from . import build_cmd
+from . import data_cmd
 from . import masks_cmd
 
 
@@ -26,6 +27,7 @@ main.add_command(build_cmd.verify)
 main.add_command(build_cmd.join)
 bench.add_command(build_cmd.bench_build, "build")
 # --- further command groups register below (one line each) ---
+bench.add_command(data_cmd.bench_data, "data")
 main.add_command(masks_cmd.masks)
 bench.add_command(masks_cmd.bench_masks, "masks")
 
