@@ -8,6 +8,7 @@ import click
 from . import build_cmd
 from . import data_cmd
 from . import masks_cmd
+from . import model_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -30,6 +31,7 @@ bench.add_command(build_cmd.bench_build, "build")
 bench.add_command(data_cmd.bench_data, "data")
 main.add_command(masks_cmd.masks)
 bench.add_command(masks_cmd.bench_masks, "masks")
+bench.add_command(model_cmd.bench_model, "model")
 
 if __name__ == "__main__":
     main()

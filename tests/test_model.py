@@ -153,10 +153,11 @@ def test_cosine_attention_matches_naive(scale):
     torch.testing.assert_close(cosine_attention_naive(q, k, v, scale), ref, atol=1e-5, rtol=1e-5)
 
 
-def test_softmax_attention_matches_naive():
+@pytest.mark.parametrize("d,c", [(4, 6), (6, 4), (5, 5)])  # fused path pads unequal head sizes
+def test_softmax_attention_matches_naive(d, c):
     g = torch.Generator().manual_seed(0)
-    q, k = torch.randn(2, 36, 4, generator=g), torch.randn(2, 36, 4, generator=g)
-    v = torch.randn(2, 36, 6, generator=g)
+    q, k = torch.randn(2, 36, d, generator=g), torch.randn(2, 36, d, generator=g)
+    v = torch.randn(2, 36, c, generator=g)
     logits = torch.einsum("bid,bjd->bij", q, k)  # unscaled, as the public code
     ref = torch.einsum("bij,bjc->bic", logits.softmax(dim=-1), v)
     torch.testing.assert_close(softmax_attention(q, k, v), ref, atol=1e-5, rtol=1e-5)
@@ -274,9 +275,12 @@ def test_vgg_loader_rejects_bad_checkpoints(tmp_path):
 
 
 def test_vgg_sources_from_env():
-    assert vgg_sources_from_env({}) == {"vgg16": {}, "vgg19": {}}
-    got = vgg_sources_from_env({"OCCFACE_VGG16": "/a/v16.pth", "OCCFACE_VGG_DIR": "/w"})
-    assert got == {"vgg16": {"path": "/a/v16.pth"}, "vgg19": {"path": "/w/vgg19-dcbb9e9d.pth"}}
+    env = {"OCCFACE_VGG16": "/a/v16.pth", "OCCFACE_VGG_DIR": "/w", "TORCH_HOME": "/th"}
+    assert vgg_sources_from_env(env) == {
+        "vgg16": {"path": "/a/v16.pth", "hub_dir": "/th/hub"},
+        "vgg19": {"path": "/w/vgg19-dcbb9e9d.pth", "hub_dir": "/th/hub"}}
+    got = vgg_sources_from_env({"XDG_CACHE_HOME": "/xdg"})
+    assert got == {"vgg16": {"hub_dir": "/xdg/torch/hub"}, "vgg19": {"hub_dir": "/xdg/torch/hub"}}
 
 
 # ---------------------------------------------------------------- losses
@@ -404,6 +408,17 @@ def test_bench_functions_tiny():
     assert size["generator"]["prior_params"] > 0
     flops = model_bench.generator_flops(cfg)
     assert flops["total"] >= sum(v for k, v in flops.items() if k != "total") > 0
+    # fused softmax attention (CPU flash op) is counted like its explicit form
+    from torch.utils.flop_counter import FlopCounterMode
+    soft = tiny(attention="softmax", widths=(4, 4, 4))
+    g = ProUIGenerator(soft).eval()
+    for m in g.modules():
+        if isinstance(m, CrossModalAttention):
+            m.naive = True
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        g(lr_batch(1))
+    assert model_bench.generator_flops(soft)["total"] == counter.get_total_flops()
     r = model_bench.time_generator(cfg, batch=2, iters=2, warmup=1)
     assert r["iters"] >= 1 and r["images_per_s"] > 0
     rows = model_bench.attention_comparison(side=16, width=4, iters=2, warmup=1)

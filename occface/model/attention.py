@@ -45,9 +45,19 @@ def cosine_attention_naive(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
 
 
 def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """softmax(Q Kᵀ) V without the 1/sqrt(d) factor, via the fused SDPA op."""
-    return F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1),
-                                          scale=1.0).squeeze(1)
+    """softmax(Q Kᵀ) V without the 1/sqrt(d) factor, via the fused SDPA op.
+
+    Fused kernels need one head size for Q, K and V; when d != C the smaller
+    side is zero-padded.  Zero channels add nothing to Q Kᵀ and produce zero
+    output channels, which are sliced off, so the result is exact."""
+    d, c = q.shape[-1], v.shape[-1]
+    if d < c:
+        q, k = F.pad(q, (0, c - d)), F.pad(k, (0, c - d))
+    elif c < d:
+        v = F.pad(v, (0, d - c))
+    out = F.scaled_dot_product_attention(q.unsqueeze(1), k.unsqueeze(1), v.unsqueeze(1),
+                                         scale=1.0).squeeze(1)
+    return out[..., :c]
 
 
 def softmax_attention_naive(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -77,7 +87,8 @@ def from_tokens(t: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return t.reshape(b, h, w, c).permute(0, 3, 1, 2)
 
 
-def _conv3(cin: int, cout: int) -> nn.Conv2d:
+def conv3x3(cin: int, cout: int) -> nn.Conv2d:
+    """3x3 convolution, padding 1 (size-preserving)."""
     return nn.Conv2d(cin, cout, 3, padding=1)
 
 
@@ -102,10 +113,10 @@ class CrossModalAttention(nn.Module):
         self.kind = kind
         self.cosine_scale = cosine_scale
         self.naive = False  # benchmark switch: build the N x N matrix explicitly
-        self.value_c = nn.Sequential(_conv3(width, width), nn.ReLU(inplace=True),
-                                     _conv3(width, width))
-        self.value_l = nn.Sequential(_conv3(width, width), nn.ReLU(inplace=True),
-                                     _conv3(width, width))
+        self.value_c = nn.Sequential(conv3x3(width, width), nn.ReLU(inplace=True),
+                                     conv3x3(width, width))
+        self.value_l = nn.Sequential(conv3x3(width, width), nn.ReLU(inplace=True),
+                                     conv3x3(width, width))
         if qk_dim is None:
             self.proj_q = self.proj_k = None
         else:

@@ -12,7 +12,7 @@ Importing this module does not import torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from .. import heatmaps as _heatmaps
 
@@ -136,9 +136,6 @@ class ProUIGANConfig:
         ``heatmaps/<grouping>@<side>`` form of docs/format.md, e.g.
         ("all68@16", "all68@32", "all68@64")."""
         return tuple(f"{g}@{s}" for g, s in zip(self.heatmap_groupings, BLOCK_INPUT_SIZES))
-
-    def replace(self, **changes) -> "ProUIGANConfig":
-        return replace(self, **changes)
 
     def local_box(self, side: int) -> tuple[int, int, int]:
         """Local-D crop (top, left, size) scaled to an image of ``side``

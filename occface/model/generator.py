@@ -33,12 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attention import CrossModalAttention
+from .attention import CrossModalAttention, conv3x3
 from .config import LR_SIZE, ProUIGANConfig
-
-
-def _conv3(cin: int, cout: int) -> nn.Conv2d:
-    return nn.Conv2d(cin, cout, 3, padding=1)
 
 
 class ResBlock(nn.Module):
@@ -46,8 +42,8 @@ class ResBlock(nn.Module):
 
     def __init__(self, width: int):
         super().__init__()
-        self.body = nn.Sequential(_conv3(width, width), nn.ReLU(inplace=True),
-                                  _conv3(width, width))
+        self.body = nn.Sequential(conv3x3(width, width), nn.ReLU(inplace=True),
+                                  conv3x3(width, width))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -67,7 +63,7 @@ class TUM(nn.Module):
             up = [nn.ConvTranspose2d(cin, width, 4, stride=2, padding=1)]
         else:
             up = [nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False),
-                  _conv3(cin, width)]
+                  conv3x3(cin, width)]
         self.up = nn.Sequential(*up, nn.ReLU(inplace=True))
         self.res = nn.Sequential(*(ResBlock(width) for _ in range(n_res)))
 
@@ -86,17 +82,17 @@ class UIBlock(nn.Module):
     def __init__(self, width: int, n_res: int, heatmaps_in: int, heatmaps_out: int,
                  config: ProUIGANConfig, attention: bool = True):
         super().__init__()
-        self.encode_face = nn.Sequential(_conv3(3, width), nn.ReLU(inplace=True))
+        self.encode_face = nn.Sequential(conv3x3(3, width), nn.ReLU(inplace=True))
         if attention:
-            self.encode_landmarks = nn.Sequential(_conv3(heatmaps_in, width),
+            self.encode_landmarks = nn.Sequential(conv3x3(heatmaps_in, width),
                                                   nn.ReLU(inplace=True))
             self.cmam = CrossModalAttention(width, config.attention, config.qk_dim,
                                             config.cosine_scale)
         else:
             self.encode_landmarks = self.cmam = None
-        self.heatmap_head = _conv3(width, heatmaps_out)
+        self.heatmap_head = conv3x3(width, heatmaps_out)
         self.tum = TUM(2 * width if attention else width, width, n_res, config.upsample)
-        self.to_image = _conv3(width, 3)
+        self.to_image = conv3x3(width, 3)
 
     def forward(self, image: torch.Tensor, heatmaps: torch.Tensor | None):
         f_c = self.encode_face(image)
@@ -113,9 +109,9 @@ class PriorEstimator(nn.Module):
 
     def __init__(self, channels: int, width: int = 64, n_res: int = 2):
         super().__init__()
-        self.net = nn.Sequential(_conv3(3, width), nn.ReLU(inplace=True),
+        self.net = nn.Sequential(conv3x3(3, width), nn.ReLU(inplace=True),
                                  *(ResBlock(width) for _ in range(n_res)),
-                                 _conv3(width, channels))
+                                 conv3x3(width, channels))
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         return self.net(lr)

@@ -201,16 +201,24 @@ def load_vgg(arch: str, taps: Mapping[str, int], *, path=None, hub_dir=None,
 
 
 def vgg_sources_from_env(environ: Mapping[str, str]) -> dict[str, dict]:
-    """Map ``OCCFACE_VGG16`` / ``OCCFACE_VGG19`` (files) and
-    ``OCCFACE_VGG_DIR`` (a directory with the standard file names) to
-    ``{"vgg16": {"path": ...}, "vgg19": {...}}`` keyword arguments for
-    :func:`load_vgg`.  Pure: the caller passes ``os.environ`` (or a dict)."""
+    """Keyword arguments of :func:`load_vgg` per architecture, from an
+    environment mapping (the caller passes ``os.environ``; nothing here reads
+    it implicitly):
+
+    * ``path``: ``OCCFACE_VGG16`` / ``OCCFACE_VGG19`` (files), else
+      ``OCCFACE_VGG_DIR`` (a directory holding the standard file names);
+    * ``hub_dir``: torch hub's directory as ``torch.hub.get_dir()`` derives
+      it - ``$TORCH_HOME/hub``, else ``$XDG_CACHE_HOME/torch/hub``, else
+      ``~/.cache/torch/hub``.
+    """
+    torch_home = environ.get("TORCH_HOME") or os.path.join(
+        environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache"), "torch")
+    hub_dir = os.path.join(os.path.expanduser(torch_home), "hub")
     out: dict[str, dict] = {}
     for arch, var in ENV_FILE.items():
+        out[arch] = {"hub_dir": hub_dir}
         if environ.get(var):
-            out[arch] = {"path": environ[var]}
+            out[arch]["path"] = environ[var]
         elif environ.get(ENV_DIR):
-            out[arch] = {"path": str(Path(environ[ENV_DIR]) / VGG_FILES[arch])}
-        else:
-            out[arch] = {}
+            out[arch]["path"] = os.path.join(environ[ENV_DIR], VGG_FILES[arch])
     return out
