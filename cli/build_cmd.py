@@ -151,12 +151,14 @@ def join(out_dir, part_dirs):
 
 @click.command()
 @click.option("--root", required=True, type=click.Path(exists=True, file_okay=False), help="Folder of photos (e.g. LFW).")
-@click.option("--limit", default=400, show_default=True, help="Photos to use (first N in key order).")
+@click.option("--limit", default=1024, show_default=True, help="Photos to use (first N in key order; 4 default shards).")
+@click.option("--rounds", default=3, show_default=True, help="Interleaved repetitions; the fastest is kept.")
 @click.option("--out", default=None, help="Scratch directory (default: a temp dir).")
 @click.option("--workers", "worker_list", default="1,2", show_default=True, help="Worker counts to time.")
-def bench_build(root, limit, out, worker_list):
+def bench_build(root, limit, rounds, out, worker_list):
     """Pipeline cost vs bare dlib detect+landmarks on the same photos, and worker scaling."""
     from occface import bench_build as bb
 
-    res = bb.run(root, limit=limit, workers=[int(w) for w in worker_list.split(",")], scratch=out, log=click.echo)
+    res = bb.run(root, limit=limit, workers=[int(w) for w in worker_list.split(",")], scratch=out, rounds=rounds,
+                 log=click.echo)
     click.echo(json.dumps(res, indent=1))

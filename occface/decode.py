@@ -78,10 +78,18 @@ def _decode_plain_jpeg(data: bytes):
         mode = img.mode
     except Exception:  # noqa: BLE001 - let the general path classify it
         return None
-    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None or bgr.ndim != 3:
+    # A grayscale JPEG decoded as grayscale skips the colour conversion inside libjpeg; both flags
+    # apply the EXIF orientation (IMREAD_UNCHANGED would not).
+    flag = cv2.IMREAD_GRAYSCALE if mode == "L" else cv2.IMREAD_COLOR
+    raw = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    if raw is None:
         return None
-    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    if raw.ndim == 2 and mode == "L":
+        rgb = cv2.cvtColor(raw, cv2.COLOR_GRAY2RGB)
+    elif raw.ndim == 3 and raw.shape[2] == 3 and mode == "RGB":
+        rgb = cv2.cvtColor(raw, cv2.COLOR_BGR2RGB)
+    else:
+        return None
     info = {"format": "JPEG", "mode": mode, "size": [rgb.shape[1], rgb.shape[0]], "exif_orientation": orientation}
     return rgb, info
 

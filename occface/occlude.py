@@ -27,7 +27,8 @@ class FillConfig:
             raise ValueError("fill value must be in 0..255")
 
 
-def sample_fill(cfg: FillConfig, rng: np.random.Generator) -> dict:
+def sample_fill(cfg: FillConfig, rng: np.random.Generator | None) -> dict:
+    """Fill parameters; ``rng`` is only drawn from (and only needed) for mode ``noise``."""
     params = {"mode": cfg.mode}
     if cfg.mode == "constant":
         params["value"] = int(cfg.value)
@@ -39,23 +40,21 @@ def sample_fill(cfg: FillConfig, rng: np.random.Generator) -> dict:
 def apply_fill(hr: np.ndarray, mask: np.ndarray, params: dict) -> np.ndarray:
     """Occlude ``hr`` (H, W, 3) uint8 where ``mask`` (H, W) is 1.  Returns a new uint8 array."""
     out = hr.copy()
-    hole = mask.astype(bool)
-    if not hole.any():
-        return out
+    hole = mask.astype(bool)[..., None]
     mode = params["mode"]
     if mode == "zeros":
-        out[hole] = 0
+        np.copyto(out, 0, where=hole)
     elif mode == "constant":
-        out[hole] = params["value"]
+        np.copyto(out, np.uint8(params["value"]), where=hole)
     elif mode == "mean":
-        kept = hr[~hole]
-        colour = np.rint(kept.mean(axis=0)) if len(kept) else np.zeros(3)
-        out[hole] = colour.astype(np.uint8)
+        kept = ~hole[..., 0]
+        colour = np.rint(hr[kept].mean(axis=0)) if kept.any() else np.zeros(3)
+        np.copyto(out, colour.astype(np.uint8), where=hole)
     elif mode == "noise":
         noise = np.random.Generator(np.random.PCG64(params["noise_seed"])).integers(
             0, 256, size=hr.shape, dtype=np.uint8
         )
-        out[hole] = noise[hole]
+        np.copyto(out, noise, where=hole)
     else:
         raise ValueError(f"unknown fill mode {mode!r}")
     return out

@@ -91,3 +91,12 @@ def test_missing_file_is_unreadable(tmp_path):
     with pytest.raises(DecodeError) as err:
         decode_image(str(tmp_path / "nope.jpg"))
     assert err.value.reason == "unreadable"
+
+
+def test_exif_orientation_on_grayscale_jpeg(astronaut):
+    gray = astronaut[:30, :50, 1]
+    exif = Image.Exif()
+    exif[0x0112] = 8  # "rotate 90 CCW to display"
+    rgb, info = decode_image(_encode(Image.fromarray(gray), "JPEG", exif=exif, quality=98))
+    assert rgb.shape == (50, 30, 3) and info["exif_orientation"] == 8 and info["mode"] == "L"
+    assert np.abs(rgb[..., 0].astype(int) - np.rot90(gray, k=1)).mean() < 8
