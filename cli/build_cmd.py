@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 
 import click
 
@@ -14,6 +15,11 @@ from occface.align import AlignConfig
 from occface.config import BuildConfig
 from occface.detect import DETECTORS, MULTI_FACE, DetectConfig
 from occface.occlude import FILL_MODES, FillConfig
+
+
+def _plain_warning(message, category, filename, lineno, line=None):
+    # A partial database copy is a finding for the user, not a code location: print it plainly.
+    return f"WARNING: {message}\n"
 
 
 def mask_spec_from_option(text: str):
@@ -75,6 +81,7 @@ def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, 
         if db_name == "folder":
             options["identity_from_parent"] = identity_from_parent
     detect_defaults = getattr(db_mod.SOURCES[db_name], "detect_defaults", {})
+    warnings.formatwarning = _plain_warning
     try:
         options.update(db_mod.parse_options(db_name, db_options))
         source = db_mod.get_source(db_name, **options)

@@ -40,7 +40,7 @@ import numpy as np
 
 from ..decode import decode_image
 from .base import Record, Source, identity_order, split_by_identity
-from .protocols import parse_bool, protocol as load_protocol, protocol_file, warn_partial
+from .protocols import parse_bool, protocol as load_protocol, protocol_file, settle_coverage
 
 _DOC = protocol_file("celeba-hq")
 N_IMAGES = _DOC["images"]
@@ -302,10 +302,7 @@ class CelebAHQSource(Source):
     def records(self) -> list[Record]:
         records, info = self._survey
         cov = info["coverage"]
-        if cov["problems"]:
-            if self.require_complete:
-                raise FileNotFoundError("celeba-hq: incomplete copy: " + "; ".join(cov["problems"]))
-            warn_partial("celeba-hq", cov["problems"])
+        settle_coverage("celeba-hq", cov["problems"], self.require_complete, "")
         if not records:
             raise FileNotFoundError("celeba-hq: no image could be given a split: " + "; ".join(cov["problems"]))
         return list(records)

@@ -37,7 +37,7 @@ import numpy as np
 from ..decode import decode_image
 from .augment import VARIANTS, augment_sample
 from .base import Record, Source
-from .protocols import parse_bool, protocol as load_protocol, protocol_file, warn_partial
+from .protocols import parse_bool, protocol as load_protocol, protocol_file, settle_coverage
 
 _DOC = protocol_file("helen")
 SPLITS = tuple(_DOC["protocols"])
@@ -254,10 +254,7 @@ class HelenSource(Source):
     def records(self) -> list[Record]:
         records, info = self._survey
         cov = info["coverage"]
-        if cov["problems"]:
-            if self.require_complete:
-                raise FileNotFoundError("helen: incomplete copy: " + "; ".join(cov["problems"]))
-            warn_partial("helen", cov["problems"])
+        settle_coverage("helen", cov["problems"], self.require_complete, "")
         if not records:
             raise FileNotFoundError(f"helen: none of the listed images found under {os.path.abspath(self.root)}: "
                                     + "; ".join(cov["problems"]))

@@ -39,7 +39,7 @@ import numpy as np
 
 from ..decode import decode_image
 from .base import Record, Source
-from .protocols import parse_bool, parse_list, protocol as load_protocol, protocol_file, warn_partial
+from .protocols import parse_bool, parse_list, protocol as load_protocol, protocol_file, settle_coverage
 
 SESSION_RE = re.compile(r"^session(\d\d)$")
 SUBJECT_RE = re.compile(r"^\d{3}$")
@@ -347,10 +347,7 @@ class MultiPieSource(Source):
     def records(self) -> list[Record]:
         records, info = self._survey
         cov = info["coverage"]
-        if cov["problems"]:
-            if self.require_complete:
-                raise FileNotFoundError(f"multipie: incomplete copy under {self.data_dir}: " + "; ".join(cov["problems"]))
-            warn_partial("multipie", cov["problems"])
+        settle_coverage("multipie", cov["problems"], self.require_complete, str(self.data_dir))
         if not records:
             raise FileNotFoundError(
                 f"no Multi-PIE images selected under {self.data_dir} (cameras {', '.join(self.selected_cameras)}, "

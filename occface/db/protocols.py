@@ -51,6 +51,13 @@ def warn_partial(db: str, lines: list[str]) -> None:
         warnings.warn(f"{db}: partial copy: " + "; ".join(lines), PartialCopyWarning, stacklevel=3)
 
 
+def settle_coverage(db: str, problems: list[str], require_complete: bool, where: str = "") -> None:
+    """An incomplete copy is an error when ``require_complete``, else a loud warning (never silent)."""
+    if problems and require_complete:
+        raise FileNotFoundError(f"{db}: incomplete copy{' under ' + where if where else ''}: " + "; ".join(problems))
+    warn_partial(db, problems)
+
+
 def parse_bool(text) -> bool:
     if isinstance(text, bool):
         return text
