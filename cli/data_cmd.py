@@ -12,10 +12,11 @@ import click
 @click.option("-n", "n", default=2000, show_default=True, help="Samples timed (a random subset of the build).")
 @click.option("--rounds", default=5, show_default=True, help="Interleaved rounds; figures are medians.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the sample subset and its order.")
+@click.option("--batch-size", default=64, show_default=True, help="DataLoader / get_batch batch size.")
 @click.option("--torch/--no-torch", "torch_items", default=True, show_default=True,
-              help="Also time ShardDataset items and DataLoader batches.")
+              help="Time ShardDataset + DataLoader (else numpy ShardReader.get_batch batches).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON too.")
-def bench_data(sources, n, rounds, seed, torch_items, as_json):
+def bench_data(sources, n, rounds, seed, batch_size, torch_items, as_json):
     """Time complete training items from SOURCES (builds or shards) against JPEG decode + resize.
 
     Run pinned to one core for per-core figures: ``taskset -c 0 occface bench data BUILD``.
@@ -25,7 +26,7 @@ def bench_data(sources, n, rounds, seed, torch_items, as_json):
 
     try:
         result = bench_mod.run(list(sources), n=n, rounds=rounds, seed=seed, torch_items=torch_items,
-                               echo=click.echo)
+                               batch_size=batch_size, echo=click.echo)
     except (ValueError, DataError) as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:

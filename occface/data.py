@@ -1,16 +1,24 @@
 """Training-side view of built shards: a torch ``Dataset`` and a framework-free numpy iterator.
 
-Quick start::
+Quick start, the recommended (fast) path: uint8 batches built in one go, float on the GPU::
 
-    from occface.data import LoaderConfig, ShardDataset, ShardSampler, iterate_numpy
+    from occface.data import (LoaderConfig, ShardDataset, ShardSampler, collate, to_float, add_heatmaps,
+                              PRO_UIGAN, iterate_numpy)
 
-    cfg = LoaderConfig(split="train", heatmaps=("pu7@16", "pu42@32", "all68@64"), range="[-1,1]")
+    cfg = LoaderConfig(split="train", heatmaps=("fhc4@64",), dtype="uint8", memory_format="channels_last")
     ds = ShardDataset("/data/occ_build", cfg)                # torch: items hold tensors
-    sampler = ShardSampler(ds, seed=0, rank=rank, world_size=world, shuffle=True)
-    loader = torch.utils.data.DataLoader(ds, batch_size=64, sampler=sampler, num_workers=8)
+    sampler = ShardSampler(ds, seed=0, rank=rank, world_size=world, shuffle=True, drop_last=True)
+    loader = torch.utils.data.DataLoader(ds, batch_size=64, sampler=sampler, num_workers=8,
+                                         collate_fn=collate, pin_memory=True)   # batched fetch
     for epoch in range(n_epochs):
         sampler.set_epoch(epoch)                             # also calls ds.set_epoch(epoch)
-        for batch in loader: ...
+        for batch in loader:
+            batch = to_float(batch, cfg.range, device="cuda")    # uint8 over the bus, float32 on the GPU
+            ...
+
+For big heatmap sets (the Pro-UIGAN 7@16 + 42@32 + 68@64 is 323 KB/item even as uint8), load
+landmarks only (``heatmaps=()``) and render on the GPU: ``batch = add_heatmaps(batch, PRO_UIGAN,
+sigma=ds.reader.heatmap_sigma)`` (:func:`render_heatmaps_torch`, exact float32).
 
     for item in iterate_numpy("/data/occ_build", cfg, seed=0, epoch=0, shuffle=True):
         ...                                                  # same items as numpy arrays
@@ -42,6 +50,15 @@ and heatmaps as uint8 instead (0..255, {0, 1}, ``round(255 h)``): 4x smaller, ch
 produce and to ship from workers; :func:`to_float` then gives exactly the float32 items
 (numpy, or torch on any device).
 
+Batches: ``ShardReader.get_batch`` and ``ShardDataset.__getitems__`` (which ``DataLoader``
+calls with the indices of a batch) fill one preallocated buffer per batch straight from the
+memory maps, shard by shard in row order, and return it in the requested order: the same
+values as stacking the items (tested), without per-item dicts.  Pass ``collate_fn=collate``
+so the DataLoader keeps that batch as it is (other collate functions still work: they get
+the items).  ``LoaderConfig(memory_format="channels_last")`` gives batch images with
+``torch.channels_last`` strides (same shape and values): the shard's (H, W, 3) bytes copied
+as they are, the fastest transport.
+
 Heatmaps: ``occface.heatmaps.render(landmarks, grouping, S, sigma)`` (exact float32), or, with
 ``heatmap_source="auto"`` (the default) and when the shard stores that spec with the same sigma,
 the stored ``uint8`` map as ``v * float32(1/255)`` (quantised: within 1/510 of the rendered
@@ -72,7 +89,9 @@ on first access (PEP 562), so the numpy path works where torch is not installed.
 from __future__ import annotations
 
 import json
+import math
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -85,6 +104,7 @@ from .seeding import rng_for
 RANGES = ("[0,1]", "[-1,1]")
 HEATMAP_SOURCES = ("auto", "render", "stored")
 DTYPES = ("float32", "uint8")
+MEMORY_FORMATS = ("contiguous", "channels_last")
 IMAGE_KEYS = ("lr", "hr", "hr_occluded", "lr_clean")
 
 
@@ -112,6 +132,11 @@ class LoaderConfig:
         heatmaps ``round(255 h)`` as uint8 (landmarks stay float32), 4x smaller and several
         times faster to produce; :func:`to_float` (numpy or torch, e.g. on the GPU) turns such
         an item or batch into exactly the float32 one (rendered heatmaps: the quantised values).
+    memory_format: strides of the *batch* images (``lr``, ``hr``, ``hr_occluded``, ``lr_clean``;
+        ``get_batch``, ``ShardDataset.__getitems__``): ``"contiguous"`` (B, 3, H, W) planes, or
+        ``"channels_last"``: the same shape and values with ``torch.channels_last`` strides, i.e.
+        the shard's (H, W, 3) bytes copied as they are (no deinterleave on the loader's CPU; the
+        fastest transport, docs/data.md).  Items (``get_item``, ``ds[i]``) are always contiguous.
     """
 
     split: str | tuple[str, ...] | None = "train"
@@ -124,6 +149,7 @@ class LoaderConfig:
     fill: FillConfig | None = None
     lr_clean: bool = False
     dtype: str = "float32"
+    memory_format: str = "contiguous"
 
     def __post_init__(self):
         if isinstance(self.heatmaps, str):
@@ -139,6 +165,8 @@ class LoaderConfig:
             raise ValueError(f"range must be one of {RANGES}, got {self.range!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if self.memory_format not in MEMORY_FORMATS:
+            raise ValueError(f"memory_format must be one of {MEMORY_FORMATS}, got {self.memory_format!r}")
         if self.heatmap_source not in HEATMAP_SOURCES:
             raise ValueError(f"heatmap_source must be one of {HEATMAP_SOURCES}, got {self.heatmap_source!r}")
         if self.heatmap_sigma is not None and not self.heatmap_sigma > 0:
@@ -295,9 +323,11 @@ class _OpenShard:
         self._mm = None
         self._base = None
         self._layout: dict[str, tuple | None] = {}
+        self._rows: dict[str, tuple] = {}
 
     def close(self):
         self._layout = {}
+        self._rows = {}
         self._base = None
         if self._mm is not None:
             try:
@@ -349,6 +379,26 @@ class _OpenShard:
             lay = self._layout[name] = (off, ds.shape[1:], int(np.prod(ds.shape[1:])))
         return lay
 
+    def rows(self, name: str):
+        """(``R``, byte offsets as a list) with ``R[offsets[row]]`` the read-only view of sample ``row``.
+
+        ``R`` is one strided view of the whole map (sample shape, one row per byte offset), so a
+        sample is a single indexing operation.  (None, None) for datasets read through h5py.
+        """
+        v = self._rows.get(name)
+        if v is None:
+            off, shape, nbytes = self._layout.get(name) or self.layout(name)
+            if off is None:
+                v = (None, None)
+            else:
+                from numpy.lib.stride_tricks import as_strided
+
+                strides = tuple(int(np.prod(shape[i + 1 :])) for i in range(len(shape)))
+                v = (as_strided(self._base, (len(self._base) - nbytes + 1, *shape), (1, *strides), writeable=False),
+                     off.tolist())
+            self._rows[name] = v
+        return v
+
     def view(self, name: str, row: int) -> np.ndarray:
         """Sample ``row`` of u8 dataset ``name``: a read-only view into the mmap (or an h5py read)."""
         off, shape, nbytes = self._layout.get(name) or self.layout(name)
@@ -390,17 +440,25 @@ def _image(src: np.ndarray, dtype, scale, offset) -> np.ndarray:
     return out
 
 
-def to_float(batch, range: str = "[-1,1]"):  # noqa: A002 - the LoaderConfig field's name
+def to_float(batch, range: str = "[-1,1]", *, device=None, non_blocking: bool = True):  # noqa: A002
     """A ``dtype="uint8"`` item or batch -> the ``dtype="float32"`` one, bit for bit.
 
-    Works on numpy arrays and on torch tensors on any device (do it on the GPU after the
-    transfer: 4x less to copy).  Images become ``x * float32(1/255)`` or
+    Works on numpy arrays and on torch tensors on any device.  The recommended training path
+    ships uint8 batches and converts on the GPU: ``to_float(batch, cfg.range, device="cuda")``
+    first moves every tensor with ``.to(device, non_blocking=non_blocking)`` (asynchronous from
+    pinned memory, ``DataLoader(pin_memory=True)``), then converts there: 4x less to copy and
+    no float pass on the loader's CPU.  Images become ``x * float32(1/255)`` or
     ``x * float32(1/127.5) - 1``; ``mask`` becomes 0.0 / 1.0 and heatmaps ``v * float32(1/255)``
-    (equal to reading stored heatmaps in float32 mode).  Other entries are passed through.
+    (equal to reading stored heatmaps in float32 mode).  Torch tensors take one fused
+    uint8 -> float32 multiply (plus one in-place subtract for ``[-1,1]``), no host sync.  Arrays
+    that are not uint8 (float32 batches, heatmaps rendered on the device) are passed through, so
+    calling it twice is harmless; other entries are passed through too.
     """
     if range not in RANGES:
         raise ValueError(f"range must be one of {RANGES}, got {range!r}")
     scale, offset = _SCALE[range]
+    if device is not None:
+        batch = _move(batch, device, non_blocking)
     out = dict(batch)
     for k in IMAGE_KEYS:
         if k in out:
@@ -412,8 +470,23 @@ def to_float(batch, range: str = "[-1,1]"):  # noqa: A002 - the LoaderConfig fie
     return out
 
 
+def _move(batch: dict, device, non_blocking: bool) -> dict:
+    import torch
+
+    out = {}
+    for k, v in batch.items():
+        if isinstance(v, torch.Tensor):
+            v = v.to(device, non_blocking=non_blocking)
+        elif isinstance(v, dict):
+            v = {s: t.to(device, non_blocking=non_blocking) if isinstance(t, torch.Tensor) else t for s, t in v.items()}
+        out[k] = v
+    return out
+
+
 def _affine(x, scale, offset):
     if isinstance(x, np.ndarray):
+        if x.dtype != np.uint8:
+            return x
         y = x.astype(np.float32)
         if scale is not None:
             y *= scale
@@ -422,11 +495,17 @@ def _affine(x, scale, offset):
         return y
     import torch  # a tensor was passed, so torch is there
 
-    y = x.to(torch.float32)
-    if scale is not None:
-        y = y.mul_(float(scale))
+    if x.dtype != torch.uint8:
+        return x
+    if scale is None:
+        return x.to(torch.float32)
+    y = torch.empty_like(x, dtype=torch.float32)  # same device and strides (channels_last stays so)
+    if torch.get_default_dtype() == torch.float32:  # uint8 * python float computes in float32: one pass
+        torch.mul(x, float(scale), out=y)
+    else:
+        y.copy_(x).mul_(float(scale))
     if offset is not None:
-        y = y.sub_(float(offset))
+        y.sub_(float(offset))
     return y
 
 
@@ -498,6 +577,64 @@ def render_heatmaps_uint8(landmarks: np.ndarray, grouping: str, size: int, sigma
         out[cc, yy, xx] = q[keep]  # one point per channel: windows never collide
     else:
         np.maximum.at(out, (cc, yy, xx), q[keep])
+    return out
+
+
+PRO_UIGAN = ("pu7@16", "pu42@32", "all68@64")  # the public Pro-UIGAN heatmap set
+
+
+def render_heatmaps_torch(landmarks, grouping: str, size: int, sigma: float = 1.0, frame: int = 128):
+    """``occface.heatmaps.render`` for a batch, in torch on the landmarks' device: (B, C, S, S) float32.
+
+    ``landmarks``: (B, 68, 2) (or one (68, 2) face, giving (C, S, S)) tensor of (x, y) in
+    ``frame`` pixels.  Same arithmetic as the numpy renderer: float64 point positions and
+    Gaussian profiles (only the points the grouping uses), rounded to float32, then float32
+    outer products and, for grouped channels, the max over each group's products.  On CPU the
+    values equal ``render`` to within 1 float32 ulp (the float64 ``exp`` of two libraries may
+    differ in its last bit; tested <= 1e-6).  Use it to render big sets (``all68@64`` is
+    1.1 MB/item in float32) on the GPU from the landmarks instead of shipping them.
+    """
+    import torch
+
+    lm = torch.as_tensor(landmarks)
+    one = lm.dim() == 2
+    if one:
+        lm = lm[None]
+    order, bounds = _group_plan(grouping)
+    sel = torch.as_tensor(order, device=lm.device)
+    pts = (lm.to(torch.float64).index_select(1, sel) + 0.5) * (size / frame) - 0.5  # (B, P, 2)
+    d = torch.arange(size, dtype=torch.float64, device=lm.device) - pts[..., None]  # (B, P, 2, S)
+    prof = d.square_().neg_().div_(2 * sigma**2).exp_().to(torch.float32)  # = exp(-(d ** 2) / (2 sigma^2))
+    gx, gy = prof[:, :, 0], prof[:, :, 1]
+    shape = (lm.shape[0], len(order) if bounds is None else len(bounds), size, size)
+    if lm.device.type == "cpu":  # numpy's large allocations get huge pages: 4x fewer page-fault costs here
+        out = torch.from_numpy(np.empty(shape, np.float32))
+    else:
+        out = torch.empty(shape, dtype=torch.float32, device=lm.device)
+    if bounds is None:
+        torch.mul(gy[:, :, :, None], gx[:, :, None, :], out=out)  # rows gy, columns gx
+    else:
+        for c, (a, b) in enumerate(bounds):
+            torch.amax(gy[:, a:b, :, None] * gx[:, a:b, None, :], dim=1, out=out[:, c])
+    return out[0] if one else out
+
+
+def add_heatmaps(batch: dict, specs=PRO_UIGAN, sigma: float = 1.0, frame: int = 128) -> dict:
+    """``batch`` with ``batch["heatmaps"][spec]`` rendered from ``batch["landmarks"]`` (torch, on their device).
+
+    The device-side half of ``LoaderConfig(heatmaps=())``: ship landmarks, render on the GPU
+    (:func:`render_heatmaps_torch`, exact float32 like ``heatmap_source="render"``).  ``sigma``
+    in heatmap pixels: pass ``dataset.reader.heatmap_sigma`` for the build's.  Other heatmaps
+    already in the batch are kept.  Returns a new dict; the input is not modified.
+    """
+    if isinstance(specs, str):
+        specs = (specs,)
+    out = dict(batch)
+    heat = dict(out.get("heatmaps") or {})
+    for spec in specs:
+        grouping, size = heatmaps_mod.parse_spec(spec)
+        heat[spec] = render_heatmaps_torch(batch["landmarks"], grouping, size, sigma, frame)
+    out["heatmaps"] = heat
     return out
 
 
@@ -607,6 +744,16 @@ class ShardReader:
     @property
     def lr_size(self) -> int:
         return self._shards[0].lr_size if self._shards else 16
+
+    @property
+    def heatmap_sigma(self) -> float:
+        """Heatmap sigma (heatmap pixels): ``LoaderConfig.heatmap_sigma``, else the builds' (for ``add_heatmaps``)."""
+        if self.config.heatmap_sigma is not None:
+            return float(self.config.heatmap_sigma)
+        sigmas = {float(s.config["heatmap_sigma"]) for s in self._shards}
+        if len(sigmas) > 1:
+            raise DataError(f"the builds use different heatmap sigmas {sorted(sigmas)}: set LoaderConfig.heatmap_sigma")
+        return sigmas.pop() if sigmas else 1.0
 
     @property
     def shard_paths(self) -> list[str]:
@@ -747,8 +894,224 @@ class ShardReader:
         return item
 
     def get_batch(self, indices, epoch: int | None = None) -> dict:
-        """Items ``indices`` stacked along a new first axis (strings, ints and floats as lists)."""
-        return collate_numpy([self.get_item(int(i), epoch) for i in indices])
+        """Items ``indices`` stacked along a new first axis (strings, ints and floats as lists).
+
+        Equal to ``collate_numpy([self.get_item(i, epoch) for i in indices])`` (tested), built
+        without per-item dicts: one buffer holds the batch, and every field is filled straight
+        from the memory maps (see :meth:`fill_batch`).  With ``LoaderConfig(memory_format=
+        "channels_last")`` the images have the same shape and values in channels-last strides.
+        """
+        idx = self._indices(indices)
+        if not len(idx):
+            return {}
+        layout, nbytes = self.batch_layout(len(idx))
+        batch = self.fill_batch(idx, np.empty(nbytes, np.uint8), layout, epoch)
+        batch["index"] = batch["index"].tolist()
+        batch["hole_ratio"] = batch["hole_ratio"].tolist()
+        return batch
+
+    def _indices(self, indices) -> np.ndarray:
+        idx = np.array(indices, dtype=np.int64).reshape(-1)
+        n = len(self._row)
+        if len(idx) and (idx.min() < -n or idx.max() >= n):
+            bad = idx[(idx < -n) | (idx >= n)][0]
+            raise IndexError(f"index {bad} out of range for {n} items")
+        idx[idx < 0] += n
+        return idx
+
+    def batch_layout(self, batch_size: int) -> tuple[list, int]:
+        """Where each field of a batch of ``batch_size`` lives in one flat byte buffer.
+
+        Returns ``([(name, spec, shape, dtype, offset, channels_last), ...], total_bytes)``:
+        ``spec`` is the heatmap spec for ``name == "heatmaps"`` (else ``None``), ``shape`` the
+        batch array's shape; ``channels_last`` images are stored (B, h, w, 3) and shown as
+        (B, 3, h, w) views.  Offsets are 64-byte aligned.  ``index`` (int64) and
+        ``hole_ratio`` (float64) are in the buffer too, so a batch is one allocation (one
+        shared-memory segment when made in a DataLoader worker).
+        """
+        B = int(batch_size)
+        H, L = self.hr_size, self.lr_size
+        dt = np.dtype(self._dtype)
+        cl = self.config.memory_format == "channels_last"
+        fields = [("lr", None, (B, 3, L, L), dt, cl), ("hr", None, (B, 3, H, H), dt, cl),
+                  ("hr_occluded", None, (B, 3, H, H), dt, cl), ("mask", None, (B, 1, H, H), dt, False)]
+        if self.config.lr_clean:
+            fields.append(("lr_clean", None, (B, 3, L, L), dt, cl))
+        fields.append(("landmarks", None, (B, 68, 2), np.dtype(np.float32), False))
+        for spec in self.config.heatmaps:
+            grouping, size = heatmaps_mod.parse_spec(spec)
+            fields.append(("heatmaps", spec, (B, heatmaps_mod.channels(grouping), size, size), dt, False))
+        fields += [("index", None, (B,), np.dtype(np.int64), False),
+                   ("hole_ratio", None, (B,), np.dtype(np.float64), False)]
+        out, off = [], 0
+        for name, spec, shape, dtype, chl in fields:
+            out.append((name, spec, shape, dtype, off, chl))
+            off += -(-math.prod(shape) * dtype.itemsize // 64) * 64
+        return out, max(off, 64)
+
+    def fill_batch(self, idx: np.ndarray, buffer: np.ndarray, layout: list, epoch: int | None = None) -> dict:
+        """Fill ``buffer`` (flat uint8, laid out by :meth:`batch_layout`) with items ``idx``; return the batch.
+
+        The batch holds views of ``buffer`` (``index`` and ``hole_ratio`` as arrays, strings as
+        lists).  Reads go shard by shard in row order (locality in the maps and the page cache)
+        and land at each item's position in ``idx``.  Per field and item it is one copy out of
+        the shard's mmap (a view from :meth:`_OpenShard.rows`, no numpy call per read): a plain
+        row copy for masks, stored heatmaps and channels-last images; ``cv2.split`` into the
+        (3, H, W) planes for contiguous HR images; for contiguous LR images, row copies into an
+        (h, w, 3) scratch and one transpose per batch (each measured faster than the
+        alternatives here).  Shards of another layout are read through h5py.  In float32 mode
+        the uint8 rows go to a scratch batch first and are converted per item with the same
+        float32 arithmetic as :meth:`get_item`.
+        """
+        cfg = self.config
+        B = len(idx)
+        e = self.epoch if epoch is None else int(epoch)
+        floating = self._dtype is not np.uint8
+        out: dict = {}
+        heat: dict = {}
+        raw: dict = {}  # name -> the array as laid out in the buffer ((B, h, w, 3) for channels-last images)
+        hwc: dict = {}
+        for name, spec, shape, dtype, off, chl in layout:
+            a = buffer[off : off + math.prod(shape) * dtype.itemsize].view(dtype)
+            if chl:
+                stored_as = a.reshape(shape[0], shape[2], shape[3], shape[1])
+                a = stored_as.transpose(0, 3, 1, 2)
+            else:
+                stored_as = a = a.reshape(shape)
+            if name == "heatmaps":
+                heat[spec] = a
+            else:
+                out[name], raw[name], hwc[name] = a, stored_as, chl
+        img_names = ["lr", "hr", "hr_occluded"] + (["lr_clean"] if cfg.lr_clean else [])
+        # uint8 targets: the outputs themselves, or a scratch batch in float32 mode
+        u8 = {k: (np.empty(raw[k].shape, np.uint8) if floating else raw[k]) for k in img_names + ["mask"]}
+        u8_heat = dict(heat) if not floating else {}  # float32 mode: uint8 scratch made on first use
+
+        def heat_u8(spec):
+            if spec not in u8_heat:
+                u8_heat[spec] = np.empty(heat[spec].shape, np.uint8)
+            return u8_heat[spec]
+
+        # what is copied straight from the maps: (dataset, target, split into planes?)
+        copies = []
+        small = {}  # contiguous LR images: (B, h, w, 3) scratch, transposed once at the end
+        for name in ((["hr"] if cfg.remask is not None else ["lr", "hr", "hr_occluded"])
+                     + (["lr_clean"] if cfg.lr_clean else [])):
+            tgt = u8[name]
+            if hwc[name]:
+                copies.append((name, tgt, False))
+            elif tgt[0].nbytes >= _SPLIT_MIN_BYTES:
+                copies.append((name, tgt, True))
+            else:
+                small[name] = np.empty((B, tgt.shape[2], tgt.shape[3], 3), np.uint8)
+                copies.append((name, small[name], False))
+        if cfg.remask is None:
+            copies.append(("mask", u8["mask"].reshape(B, *u8["mask"].shape[2:]), False))
+        split = (_CV2[0] if _CV2 else _cv2()).split
+        shard_of, rows = self._shard_of[idx], self._row[idx]
+        order = np.lexsort((rows, shard_of))
+        bounds = [0, *(np.flatnonzero(np.diff(shard_of[order])) + 1).tolist(), B]
+        ks_all, rs_all = order.tolist(), rows[order].tolist()
+        hole = out["hole_ratio"]
+        kinds: list = [None] * B
+        lm_out = out["landmarks"]
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            s = int(shard_of[order[a]])
+            sh = self._handle(s)
+            grp = order[a:b]
+            rs = rows[grp]
+            lm_out[grp] = sh.landmarks[rs]
+            plan = self._heat_plans.get(s) or self._heat_plan(s)
+            fields = copies + [(dsname, heat_u8(spec), False) for spec, _, _, dsname, stored, _ in plan if stored]
+            maps = [sh.rows(name) for name, _, _ in fields]
+            if all(m[0] is not None for m in maps):  # one view + one copy per field and item, no numpy calls
+                splits = [(m[0], m[1], t) for m, (_, t, sp) in zip(maps, fields) if sp]
+                plain = [(m[0], m[1], t) for m, (_, t, sp) in zip(maps, fields) if not sp]
+                for k, r in zip(ks_all[a:b], rs_all[a:b]):
+                    for rows_, offs, t in splits:
+                        split(rows_[offs[r]], t[k])
+                    for rows_, offs, t in plain:
+                        t[k] = rows_[offs[r]]
+            else:  # another layout (e.g. recompressed shards): h5py reads, one selection per field
+                for name, t, sp in fields:
+                    (_copy_images if sp else _copy_rows)(sh, name, grp, rs, t)
+            if cfg.remask is not None:
+                for k, r in zip(grp.tolist(), rs.tolist()):
+                    rm = self.remask(int(idx[k]), sh.view("hr", r), sh.landmarks[r].copy(), e)
+                    for name in ("hr_occluded", "lr"):
+                        if hwc[name]:
+                            u8[name][k] = rm[name]
+                        else:
+                            split(rm[name], u8[name][k])
+                    u8["mask"][k, 0] = rm["mask"]
+                    kinds[k] = rm["params"]["kind"]
+                    hole[k] = masks.hole_ratio(rm["mask"])
+            H = self._shards[s].hr_size
+            for spec, grouping, size, _, stored, sigma in plan:
+                if stored and floating:
+                    src, dst = u8_heat[spec], heat[spec]
+                    for k in grp.tolist():
+                        np.multiply(src[k], _UNIT, out=dst[k])
+                elif not stored:
+                    render = render_heatmaps if floating else render_heatmaps_uint8
+                    tgt = heat[spec]
+                    for k in grp.tolist():
+                        tgt[k] = render(lm_out[k], grouping, size, sigma, H)
+        for name, scratch in small.items():
+            u8[name][...] = scratch.transpose(0, 3, 1, 2)
+        if floating:
+            scale, offset = self._scale
+            for name in img_names:
+                src, dst = u8[name], raw[name]
+                for k in range(B):  # per item: the float passes stay in cache
+                    np.multiply(src[k], scale, out=dst[k])
+                    if offset is not None:
+                        np.subtract(dst[k], offset, out=dst[k])
+            np.copyto(out["mask"], u8["mask"])
+        if cfg.remask is None:
+            hole[:] = self._hole_ratio[idx]
+            kinds = [k.decode("utf-8") for k in self._mask_kind[idx].tolist()]
+        out["index"][:] = idx
+        batch = {k: out[k] for k in ("lr", "hr", "hr_occluded", "mask")}
+        if cfg.lr_clean:
+            batch["lr_clean"] = out["lr_clean"]
+        batch["landmarks"] = lm_out
+        batch["heatmaps"] = heat
+        batch["key"] = [k.decode("utf-8") for k in self._key[idx].tolist()]
+        batch["index"] = out["index"]
+        batch["split"] = [k.decode("utf-8") for k in self._split[idx].tolist()]
+        batch["subject"] = [k.decode("utf-8") for k in self._subject[idx].tolist()]
+        batch["mask_kind"] = kinds
+        batch["hole_ratio"] = hole
+        return batch
+
+
+
+def _copy_rows(sh: _OpenShard, name: str, ks: np.ndarray, rs: np.ndarray, out: np.ndarray) -> None:
+    """``out[k] = dataset[name][r]`` for each (k, r) of (ks, rs) (rs ascending), any layout."""
+    rows, off = sh.rows(name)
+    flat = out.reshape(len(out), -1)
+    if rows is None:  # h5py: one selection of the unique, increasing rows
+        uniq, inv = np.unique(rs, return_inverse=True)
+        flat[ks] = sh.file[name][uniq].reshape(len(uniq), -1)[inv]
+        return
+    for k, r in zip(ks.tolist(), rs.tolist()):
+        flat[k] = rows[off[r]].reshape(-1)
+
+
+_SPLIT_MIN_BYTES = 4096  # contiguous HR images: cv2.split per row; LR: row copies + one transpose (measured)
+
+
+def _copy_images(sh: _OpenShard, name: str, ks: np.ndarray, rs: np.ndarray, out: np.ndarray) -> None:
+    """``out[k] = dataset[name][r].transpose(2, 0, 1)``: (h, w, 3) rows into (3, h, w) planes, any layout."""
+    rows, off = sh.rows(name)
+    if rows is None:
+        uniq, inv = np.unique(rs, return_inverse=True)
+        out[ks] = sh.file[name][uniq][inv].transpose(0, 3, 1, 2)
+        return
+    split = (_CV2[0] if _CV2 else _cv2()).split
+    for k, r in zip(ks.tolist(), rs.tolist()):
+        split(rows[off[r]], out[k])
 
 
 def collate_numpy(items: list[dict]) -> dict:
@@ -805,17 +1168,55 @@ def _to_torch(item: dict) -> dict:
     return out
 
 
-def collate(items: list[dict]) -> dict:
-    """``collate_fn`` for ``DataLoader(ShardDataset)``: the same batch as ``default_collate``, faster.
+class CollatedItems(Sequence):
+    """What ``ShardDataset.__getitems__`` returns: a batch's items that already hold the collated batch.
 
-    In the main process (``num_workers=0``) the arrays are stacked by numpy, whose large
-    allocations use transparent huge pages, and wrapped as tensors: a batch of 64 float32
-    Pro-UIGAN items is ~110 MB of fresh memory, and page faults made ``default_collate`` spend
-    3-4x longer than the copy itself (docs/benchmarks.md).  In DataLoader workers it defers to
-    ``default_collate``, which writes straight into the shared memory the batch travels in.
-    Output types equal ``default_collate``'s: tensors, ``index`` int64 and ``hole_ratio``
-    float64 tensors, lists of strings.
+    ``.batch`` is the batch (dict of tensors, built in one go by :meth:`ShardDataset.get_batch`);
+    :func:`collate` returns it as is.  It is also a sequence of the items (``len``, ``[k]``:
+    per-item views of the batch), as torch's ``__getitems__`` contract asks, so any other
+    ``collate_fn`` (``default_collate`` included) still gets the items and builds the same batch,
+    only slower (it copies them again).
     """
+
+    __slots__ = ("batch",)
+
+    def __init__(self, batch: dict):
+        self.batch = batch
+
+    def __len__(self) -> int:
+        return len(self.batch["key"])
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[j] for j in range(*k.indices(len(self)))]
+        item = {}
+        for name, v in self.batch.items():
+            if name == "heatmaps":
+                item[name] = {spec: t[k] for spec, t in v.items()}
+            elif name in ("index", "hole_ratio"):
+                item[name] = v[k].item()
+            else:
+                item[name] = v[k]
+        return item
+
+
+def collate(items) -> dict:
+    """``collate_fn`` for ``DataLoader(ShardDataset)``: ``DataLoader(ds, batch_size=B, collate_fn=collate)``.
+
+    With ``ShardDataset`` (which has ``__getitems__``) the DataLoader hands over a
+    :class:`CollatedItems` whose batch was built in one go from the shards (the fast path,
+    docs/data.md): it is returned as is, no copy.  An already-collated dict is passed through
+    too (arrays become tensors).  A plain list of items (another dataset, or ``ds[i]`` items)
+    is stacked: in the main process by numpy, whose large allocations use transparent huge
+    pages (``default_collate``'s page faults cost 3-4x the copy for float32 batches,
+    docs/benchmarks.md); in DataLoader workers by ``default_collate``, which writes straight
+    into the shared memory the batch travels in.  Output types equal ``default_collate``'s:
+    tensors, ``index`` int64 and ``hole_ratio`` float64 tensors, lists of strings.
+    """
+    if isinstance(items, CollatedItems):
+        return items.batch
+    if isinstance(items, Mapping):
+        return _to_torch(items)
     import torch
     from torch.utils.data import default_collate, get_worker_info
 
@@ -837,6 +1238,46 @@ def collate(items: list[dict]) -> dict:
     return out
 
 
+_TORCH_DTYPES: dict = {}
+
+
+def _torch_batch(reader: ShardReader, indices, epoch: int) -> dict:
+    """The DataLoader batch of ``indices``: one buffer (shared memory in a worker) filled by ``fill_batch``."""
+    import torch
+    from torch.utils.data import get_worker_info
+
+    if not _TORCH_DTYPES:
+        _TORCH_DTYPES.update({np.dtype(np.uint8): torch.uint8, np.dtype(np.float32): torch.float32,
+                              np.dtype(np.int64): torch.int64, np.dtype(np.float64): torch.float64})
+    idx = reader._indices(indices)
+    layout, nbytes = reader.batch_layout(len(idx))
+    if get_worker_info() is not None:  # allocate where the batch travels to the main process, as default_collate does
+        e = torch.empty(0, dtype=torch.uint8)
+        try:
+            flat = e.new(e._typed_storage()._new_shared(nbytes, device="cpu"))
+        except (AttributeError, TypeError):  # private API moved: shared all the same, one copy more
+            flat = torch.empty(nbytes, dtype=torch.uint8).share_memory_()
+        buf = flat.numpy()
+    else:  # numpy: large allocations get transparent huge pages (fewer page faults)
+        buf = np.empty(nbytes, np.uint8)
+        flat = torch.from_numpy(buf)
+    nb = reader.fill_batch(idx, buf, layout, epoch)
+    out = dict(nb)
+    heat = {}
+    for name, spec, shape, dtype, off, chl in layout:
+        t = flat[off : off + math.prod(shape) * dtype.itemsize].view(_TORCH_DTYPES[dtype])
+        if chl:  # (B, h, w, 3) in the buffer: (B, 3, h, w) in torch.channels_last strides
+            t = t.view(shape[0], shape[2], shape[3], shape[1]).permute(0, 3, 1, 2)
+        else:
+            t = t.view(shape)
+        if name == "heatmaps":
+            heat[spec] = t
+        else:
+            out[name] = t
+    out["heatmaps"] = heat
+    return out
+
+
 def _make_torch_classes():
     import torch
     from torch.utils.data import Dataset, Sampler
@@ -846,10 +1287,12 @@ def _make_torch_classes():
 
         ``ds[i]`` is one item (dict of tensors / str / int / float; see ``occface.data``);
         ``ds[list_of_indices]`` is a stacked batch (use with ``BatchSampler`` and
-        ``batch_size=None``).  Worker-safe: each DataLoader worker opens its own files on
-        first use.  ``set_epoch(e)`` selects the re-mask draws; the epoch lives in shared
-        memory, so it reaches forked, spawned and persistent workers alike: call it before
-        ``iter(loader)`` (workers prefetch as soon as the iterator is created).
+        ``batch_size=None``).  With ``DataLoader(ds, batch_size=B, collate_fn=collate)`` the
+        loader fetches whole batches through :meth:`__getitems__` (the fast path).
+        Worker-safe: each DataLoader worker opens its own files on first use.  ``set_epoch(e)``
+        selects the re-mask draws; the epoch lives in shared memory, so it reaches forked,
+        spawned and persistent workers alike: call it before ``iter(loader)`` (workers
+        prefetch as soon as the iterator is created).
         """
 
         def __init__(self, sources, config: LoaderConfig = LoaderConfig()):
@@ -873,6 +1316,19 @@ def _make_torch_classes():
             if isinstance(i, (list, tuple, np.ndarray, range, torch.Tensor)):
                 return _to_torch(self.reader.get_batch([int(j) for j in i], e))
             return _to_torch(self.reader.get_item(int(i), e))
+
+        def __getitems__(self, indices) -> CollatedItems:
+            """The batched fetch DataLoader uses (torch >= 2.0): one collated batch, see :func:`collate`."""
+            return CollatedItems(self.get_batch(indices))
+
+        def get_batch(self, indices) -> dict:
+            """The batch of ``indices`` as ``default_collate`` would stack ``[ds[i] for i in indices]``.
+
+            Tensors (``index`` int64, ``hole_ratio`` float64), lists of strings; equal to the
+            per-item path (tested) but built by :meth:`ShardReader.fill_batch` into one buffer,
+            allocated in shared memory inside DataLoader workers.
+            """
+            return _torch_batch(self.reader, indices, int(self._epoch))
 
         def key(self, i: int) -> str:
             return self.reader.key(i)
@@ -933,4 +1389,5 @@ def __getattr__(name):  # PEP 562: torch is imported only when a torch class is 
 
 # ShardDataset / ShardSampler are left out of __all__ so that ``import *`` does not import torch.
 __all__ = ["LoaderConfig", "ShardReader", "epoch_order", "iterate_numpy", "collate_numpy", "collate", "to_float",
-           "render_heatmaps", "render_heatmaps_uint8", "DataError", "RANGES", "HEATMAP_SOURCES", "DTYPES"]
+           "render_heatmaps", "render_heatmaps_uint8", "render_heatmaps_torch", "add_heatmaps", "CollatedItems",
+           "DataError", "RANGES", "HEATMAP_SOURCES", "DTYPES", "MEMORY_FORMATS", "PRO_UIGAN"]

@@ -134,6 +134,112 @@ def test_batches_equal_stacked_items(built):
     assert batch["hr"].shape == (4, 3, 128, 128) and batch["index"] == idx
 
 
+# ----------------------------------------------------------------------------- batched fetch
+
+BATCH_CONFIGS = [
+    dict(heatmaps=STORED),
+    dict(heatmaps=STORED, dtype="uint8"),
+    dict(heatmaps=STORED + ("pu42@32",), dtype="uint8", memory_format="channels_last", lr_clean=True),
+    dict(heatmaps=("all68@32", "fhc4@64"), range="[0,1]", memory_format="channels_last", lr_clean=True),
+    dict(heatmaps=STORED, heatmap_source="render", dtype="uint8"),
+    dict(heatmaps=("pu7@16",), remask=masks.SquareMask(8, 40), dtype="uint8"),
+    dict(heatmaps=(), remask="build", memory_format="channels_last"),
+]
+
+
+@pytest.mark.parametrize("kw", BATCH_CONFIGS, ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()))
+def test_batched_fetch_equals_the_per_item_path(built, kw):
+    cfg = D.LoaderConfig(split=None, **kw)
+    r = D.ShardReader(built, cfg)
+    idx = [7, 0, len(r) - 1, 41, 7, -2, 80, 81, 82, 3]  # several shards, a repeat, a negative index
+    # numpy: get_batch == stacked get_item
+    batch = r.get_batch(idx, epoch=2)
+    assert_items_equal(batch, D.collate_numpy([r.get_item(i, 2) for i in idx]))
+    if cfg.memory_format == "channels_last":
+        for k in ("hr", "lr"):  # (B, 3, H, W), channels innermost
+            assert batch[k].strides[1] == batch[k].itemsize and batch[k].strides[3] == 3 * batch[k].itemsize
+    # torch: __getitems__ + collate == default_collate of ds[i]
+    from torch.utils.data import default_collate
+
+    ds = D.ShardDataset(r)
+    ds.set_epoch(2)
+    want = default_collate([ds[i] for i in idx])
+    got = D.collate(ds.__getitems__(idx))
+    assert_items_equal(got, want)
+    assert got["index"].dtype == torch.int64 and got["hole_ratio"].dtype == torch.float64
+    if cfg.memory_format == "channels_last":
+        assert got["hr"].is_contiguous(memory_format=torch.channels_last)
+    else:
+        assert all(t.is_contiguous() for t in (got["hr"], got["lr"], got["mask"], *got["heatmaps"].values()))
+    # the items of __getitems__ are the items, for any other collate_fn
+    assert_items_equal(default_collate(ds.__getitems__(idx)), want)
+    assert_items_equal(ds.__getitems__(idx)[3], ds[41])
+    with pytest.raises(IndexError):
+        r.get_batch([0, len(r)])
+
+
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")
+def test_batched_dataloader_with_workers_equals_num_workers_0(built):
+    cfg = D.LoaderConfig(split=None, heatmaps=STORED, dtype="uint8", remask=masks.SquareMask(),
+                         memory_format="channels_last")
+    ds = D.ShardDataset(built, cfg)
+
+    class PerItem(torch.utils.data.Dataset):  # the same items without __getitems__
+        def __len__(self):
+            return len(ds)
+
+        def __getitem__(self, i):
+            return ds[i]
+
+    sampler = D.ShardSampler(ds, seed=4, shuffle=True)
+    loaders = {
+        "items": DataLoader(PerItem(), batch_size=24, sampler=sampler),
+        "batched": DataLoader(ds, batch_size=24, sampler=sampler, collate_fn=D.collate),
+        "batched, 2 workers": DataLoader(ds, batch_size=24, sampler=sampler, collate_fn=D.collate, num_workers=2,
+                                         persistent_workers=True),
+    }
+    for epoch in (0, 1):
+        sampler.set_epoch(epoch)
+        runs = {name: list(loader) for name, loader in loaders.items()}
+        assert sum(len(b["key"]) for b in runs["batched, 2 workers"]) == len(ds)
+        for a, b, c in zip(*runs.values(), strict=True):
+            assert_items_equal(b, a)
+            assert_items_equal(c, a)
+            assert c["hr"].is_contiguous(memory_format=torch.channels_last)
+
+
+@pytest.mark.filterwarnings("ignore:This DataLoader will create")
+def test_batches_from_workers_travel_in_one_shared_segment(built):
+    ds = D.ShardDataset(built, D.LoaderConfig(split=None, heatmaps=STORED, dtype="uint8"))
+    loader = DataLoader(ds, batch_size=3, sampler=[3, 1, 2], collate_fn=_collate_noting_shm, num_workers=1)
+    (b,) = list(loader)
+    assert b.pop("made_in_shm")  # allocated in shared memory in the worker, not copied there when sent
+    tensors = [b["hr"], b["lr"], b["mask"], b["landmarks"], b["index"], *b["heatmaps"].values()]
+    assert len({t.untyped_storage().data_ptr() for t in tensors}) == 1  # one segment for the whole batch
+    assert_items_equal(b, ds.get_batch([3, 1, 2]))
+
+
+def _collate_noting_shm(items):
+    b = D.collate(items)
+    return {**b, "made_in_shm": b["hr"].is_shared()}
+
+
+@pytest.mark.parametrize("memory_format", D.MEMORY_FORMATS)
+def test_to_float_of_a_uint8_batch_is_the_float32_batch(built, memory_format):
+    idx = [9, 2, 55, 30]
+    for value_range in D.RANGES:
+        kw = dict(split=None, heatmaps=STORED, range=value_range, lr_clean=True, memory_format=memory_format)
+        f32 = D.ShardDataset(built, D.LoaderConfig(**kw))
+        u8 = D.ShardDataset(built, D.LoaderConfig(**kw, dtype="uint8"))
+        bu, bf = D.collate(u8.__getitems__(idx)), D.collate(f32.__getitems__(idx))
+        assert bu["hr"].dtype == bu["mask"].dtype == bu["heatmaps"]["fhc4@64"].dtype == torch.uint8
+        for got in (D.to_float(bu, value_range), D.to_float(bu, value_range, device="cpu", non_blocking=True)):
+            assert_items_equal(got, bf)
+            assert got["hr"].is_contiguous(memory_format=torch.channels_last) == (memory_format == "channels_last")
+        assert_items_equal(D.to_float(D.to_float(bu, value_range), value_range), bf)  # float input passes through
+        assert_items_equal(D.to_float(u8.reader.get_batch(idx), value_range), f32.reader.get_batch(idx))  # numpy
+
+
 # ----------------------------------------------------------------------------- heatmaps
 
 @pytest.mark.parametrize("spec", ["pu7@16", "pu42@32", "all68@64", "all68@16", "all68@128", "fhc4@64", "parts5@32"])
@@ -173,6 +279,31 @@ def test_fast_renderer_is_bit_identical_to_occface_heatmaps(built):
                 want = heatmaps.render(lm, grouping, size, sigma)
                 got = D.render_heatmaps(lm, grouping, size, sigma)
                 assert got.dtype == want.dtype and np.array_equal(got, want), (grouping, size, sigma)
+
+
+def test_torch_renderer_equals_occface_heatmaps(built):
+    r = D.ShardReader(built, D.LoaderConfig(split=None, heatmaps=()))
+    rng = np.random.default_rng(1)
+    lms = np.stack([r[i]["landmarks"] for i in range(0, len(r), 9)]
+                   + [rng.uniform(-30, 160, (68, 2)).astype(np.float32) for _ in range(3)]
+                   + [np.full((68, 2), -40.0, np.float32), np.full((68, 2), 63.75, np.float32)])
+    worst = 0.0
+    for grouping in heatmaps.GROUPINGS:
+        for size, sigma in ((16, 1.0), (32, 1.0), (64, 1.0), (64, 2.5), (128, 0.7)):
+            got = D.render_heatmaps_torch(torch.from_numpy(lms), grouping, size, sigma)
+            want = np.stack([heatmaps.render(lm, grouping, size, sigma) for lm in lms])
+            assert got.dtype == torch.float32 and got.shape == want.shape, (grouping, size)
+            worst = max(worst, float(np.abs(got.numpy() - want).max()))
+            one = D.render_heatmaps_torch(torch.from_numpy(lms[0]), grouping, size, sigma)  # a single face
+            assert torch.equal(one, got[0])
+    assert worst <= 1e-6
+    # add_heatmaps: the landmarks-only batch gains the rendered maps; sigma defaults to the build's
+    ds = D.ShardDataset(built, D.LoaderConfig(split=None, heatmaps=("fhc4@64",), dtype="uint8"))
+    b = D.collate(ds.__getitems__([0, 5, 9]))
+    out = D.add_heatmaps(b, D.PRO_UIGAN, sigma=ds.reader.heatmap_sigma)
+    assert ds.reader.heatmap_sigma == 1.0 and set(out["heatmaps"]) == {"fhc4@64", "pu7@16", "pu42@32", "all68@64"}
+    assert out["heatmaps"]["fhc4@64"] is b["heatmaps"]["fhc4@64"] and set(b["heatmaps"]) == {"fhc4@64"}
+    assert torch.equal(out["heatmaps"]["all68@64"], D.render_heatmaps_torch(b["landmarks"], "all68", 64, 1.0))
 
 
 def test_uint8_renderer_is_bit_identical_to_quantised_occface_heatmaps(built):
@@ -390,12 +521,17 @@ def test_shards_written_another_way_are_read_through_h5py(built, tmp_path):
     a, b = D.ShardReader(src, cfg), D.ShardReader(dst, cfg)
     for i in range(0, len(a), 6):
         assert_items_equal(a[i], b[i])
+    idx = [5, 1, 5, 0, len(a) - 1]
+    for kw in (dict(dtype="uint8"), dict(memory_format="channels_last", lr_clean=True)):
+        c = D.ShardReader(dst, D.LoaderConfig(split=None, heatmaps=STORED, **kw))
+        assert_items_equal(c.get_batch(idx), D.collate_numpy([c[i] for i in idx]))
     assert b._open[0].layout("hr")[0] is None and a._open[0].layout("hr")[0] is not None
 
 
 def test_config_is_checked():
     for bad in (dict(range="[0,255]"), dict(heatmaps=("all68@64", "all68@64")), dict(heatmaps=("eyes@64",)),
-                dict(heatmap_source="cache"), dict(dtype="float16"), dict(remask="random"), dict(remask_seed=-1)):
+                dict(heatmap_source="cache"), dict(dtype="float16"), dict(remask="random"), dict(remask_seed=-1),
+                dict(memory_format="nhwc")):
         with pytest.raises(ValueError):
             D.LoaderConfig(**bad)
     with pytest.raises(ValueError):
