@@ -9,6 +9,7 @@ from . import build_cmd
 from . import data_cmd
 from . import masks_cmd
 from . import model_cmd
+from . import train_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,6 +33,9 @@ bench.add_command(data_cmd.bench_data, "data")
 main.add_command(masks_cmd.masks)
 bench.add_command(masks_cmd.bench_masks, "masks")
 bench.add_command(model_cmd.bench_model, "model")
+main.add_command(train_cmd.train_ref, "train-ref")
+main.add_command(train_cmd.validate, "validate")
+main.add_command(train_cmd.hallucinate, "hallucinate")
 
 if __name__ == "__main__":
     main()
