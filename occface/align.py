@@ -64,10 +64,16 @@ class AlignConfig:
             raise ValueError("margin must be in [0, 2) and size >= 8")
 
 
+# anchors = _ANCHOR_WEIGHTS @ landmarks: eye centres (means of 36-41, 42-47), nose tip 30, mouth corners 48, 54
+_ANCHOR_WEIGHTS = np.zeros((5, 68))
+_ANCHOR_WEIGHTS[0, 36:42] = 1 / 6
+_ANCHOR_WEIGHTS[1, 42:48] = 1 / 6
+_ANCHOR_WEIGHTS[2, 30] = _ANCHOR_WEIGHTS[3, 48] = _ANCHOR_WEIGHTS[4, 54] = 1.0
+
+
 def anchors(landmarks68: np.ndarray) -> np.ndarray:
     """(5, 2) anchors from (68, 2) landmarks: eye centres, nose tip, mouth corners."""
-    lm = np.asarray(landmarks68, dtype=np.float64)
-    return np.stack([lm[36:42].mean(0), lm[42:48].mean(0), lm[30], lm[48], lm[54]])
+    return _ANCHOR_WEIGHTS @ np.asarray(landmarks68, dtype=np.float64)
 
 
 def template_points(cfg: AlignConfig) -> np.ndarray:

@@ -72,9 +72,13 @@ def make_sample(rgb: np.ndarray, face, key: str, cfg: BuildConfig) -> dict:
     mask_params = masks.sample_params(cfg.mask, rng_for(cfg.seed, key, "mask"), lm, cfg.hr_size)
     mask = masks.render(mask_params, cfg.hr_size)
     # only the noise fill draws anything; skip building its generator otherwise (~50 us)
+    # only the noise fill draws anything; skip building its generator otherwise (~50 us)
     fill = sample_fill(cfg.fill, rng_for(cfg.seed, key, "fill") if cfg.fill.mode == "noise" else None)
-    hr_occ = apply_fill(hr, mask, fill)
-    both = resize.resize(np.stack([hr_occ, hr]), cfg.lr_size, cfg.resize_rule)
+    pair = np.empty((2, *hr.shape), np.uint8)  # [occluded, clean]: one resize call for both LRs
+    apply_fill(hr, mask, fill, out=pair[0])
+    pair[1] = hr
+    both = resize.resize(pair, cfg.lr_size, cfg.resize_rule)
+    hr_occ = pair[0]
     heat = {}
     for spec in cfg.heatmaps:
         grouping, size = heatmaps.parse_spec(spec)

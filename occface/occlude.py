@@ -37,9 +37,15 @@ def sample_fill(cfg: FillConfig, rng: np.random.Generator | None) -> dict:
     return params
 
 
-def apply_fill(hr: np.ndarray, mask: np.ndarray, params: dict) -> np.ndarray:
-    """Occlude ``hr`` (H, W, 3) uint8 where ``mask`` (H, W) is 1.  Returns a new uint8 array."""
-    out = hr.copy()
+def apply_fill(hr: np.ndarray, mask: np.ndarray, params: dict, out: np.ndarray | None = None) -> np.ndarray:
+    """Occlude ``hr`` (H, W, 3) uint8 where ``mask`` (H, W) is 1.
+
+    Returns a new uint8 array, or writes into ``out`` (same shape, not ``hr`` itself) and returns it.
+    """
+    if out is None:
+        out = hr.copy()
+    else:
+        np.copyto(out, hr)
     hole = mask.astype(bool)[..., None]
     mode = params["mode"]
     if mode == "zeros":
