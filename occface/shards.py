@@ -58,11 +58,19 @@ def sha256_file(path: str, bufsize: int = 1 << 22) -> str:
 
 
 def _image_dataset(f, name, arrays, shape, n):
-    if n:
-        data = np.stack(arrays)
-        f.create_dataset(name, data=data, chunks=(1, *shape))
-    else:
+    """One uint8 dataset, one chunk per sample.  Each sample's bytes go straight into its chunk
+    (``write_direct_chunk``; the chunks are uncompressed, so the bytes are the pixels): stacking
+    the shard into one array first cost ~5x more, mostly page faults on the fresh 12 MB buffer."""
+    if not n:
         f.create_dataset(name, shape=(0, *shape), dtype=np.uint8)
+        return
+    ds = f.create_dataset(name, shape=(n, *shape), dtype=np.uint8, chunks=(1, *shape))
+    origin = (0,) * len(shape)
+    for i, a in enumerate(arrays):
+        a = np.ascontiguousarray(a, dtype=np.uint8)
+        if a.shape != tuple(shape):
+            raise ValueError(f"{name}[{i}] has shape {a.shape}, expected {tuple(shape)}")
+        ds.id.write_direct_chunk((i, *origin), a)
 
 
 def write_shard(path: str, samples: list[dict], attrs: dict, extra_fields: dict[str, str], hr_size: int,
