@@ -15,18 +15,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from occface import build as B
 from occface import train as T
-from occface.config import BuildConfig
-from occface.db import SampleSource
 from occface.model import (ProUIGANConfig, ProUIGANLoss, ProUIGenerator, VGGFeatures,
                            VGGWeightsMissing)
 from occface.model.vgg import FEATURE_TAPS, STYLE_TAPS
 from occface_cli.main import main as cli
 
-HEATMAPS = ("all68@16", "all68@32", "all68@64")
-TINY = dict(widths=(8, 6, 4), res_blocks=(1, 1, 1), prior_width=8, prior_res_blocks=1,
-            global_d_widths=(4, 4, 4, 4), local_d_widths=(4, 4, 4))
+from conftest import PROUIGAN_HEATMAPS as HEATMAPS, TINY_PROUIGAN as TINY
+
 QUIET = dict(progress=False, log=lambda s: None)
 
 
@@ -38,19 +34,10 @@ def tiny_cfg(**kw) -> T.TrainConfig:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """The sample database (real LFW faces + astronaut): 84 train / 10 test samples."""
-    out = str(tmp_path_factory.mktemp("train") / "build")
-    B.build(SampleSource(), BuildConfig(heatmaps=HEATMAPS), out, workers=1, progress=False,
-            log=lambda s: None)
-    return out
-
-
-@pytest.fixture(scope="module")
-def straight(built, tmp_path_factory):
+def straight(prouigan_build, tmp_path_factory):
     """An uninterrupted tiny run: stages (2, 2, 3), batch 16 (5 batches per epoch)."""
     out = str(tmp_path_factory.mktemp("train") / "straight")
-    summary = T.train(tiny_cfg(), built, out, **QUIET)
+    summary = T.train(tiny_cfg(), prouigan_build, out, **QUIET)
     return out, summary
 
 
@@ -109,7 +96,7 @@ def test_config_checks():
 
 # ----------------------------------------------------------------------------- batches
 
-def test_batch_plan_is_independent_of_the_world_size(built):
+def test_batch_plan_is_independent_of_the_world_size(prouigan_build):
     cfg = tiny_cfg(batch_size=8)
     take = lambda it, k: [next(it) for _ in range(k)]  # noqa: E731
     one = take(T.batch_plan(84, cfg, T.DistContext(0, 1)), 12)
@@ -123,11 +110,11 @@ def test_batch_plan_is_independent_of_the_world_size(built):
     assert take(T.batch_plan(84, cfg, T.DistContext(0, 1), epoch=0, pos=9), 3) == one[9:12]
 
 
-def test_loader_workers_give_the_same_batches(built):
+def test_loader_workers_give_the_same_batches(prouigan_build):
     from occface.data import ShardReader
 
     cfg0, cfg2 = tiny_cfg(batch_size=16), tiny_cfg(batch_size=16, num_workers=2)
-    reader = ShardReader(built, cfg0.loader)
+    reader = ShardReader(prouigan_build, cfg0.loader)
     dev = torch.device("cpu")
     a = T._loader(reader, cfg0, T.DistContext(), dev, epoch=0, pos=3)
     b = T._loader(reader, cfg2, T.DistContext(), dev, epoch=0, pos=3)
@@ -144,7 +131,7 @@ def test_loader_workers_give_the_same_batches(built):
 
 # ----------------------------------------------------------------------------- a tiny run
 
-def test_tiny_cpu_run_goes_through_all_three_stages(built, straight):
+def test_tiny_cpu_run_goes_through_all_three_stages(prouigan_build, straight):
     out, summary = straight
     assert summary["done"] and summary["steps"] == 7 and summary["steps_run"] == 7
     assert summary["images_per_s"] > 0
@@ -180,7 +167,7 @@ def test_tiny_cpu_run_goes_through_all_three_stages(built, straight):
 
     # provenance: run.json and every checkpoint hold the resolved config and the manifest hash
     run = json.load(open(os.path.join(out, "run.json")))
-    with open(os.path.join(built, "manifest.json"), "rb") as fh:
+    with open(os.path.join(prouigan_build, "manifest.json"), "rb") as fh:
         sha = hashlib.sha256(fh.read()).hexdigest()
     assert run["manifest_sha256"] == sha == s3["manifest_sha256"]
     assert run["config"] == s3["config"]
@@ -201,15 +188,15 @@ def test_tiny_cpu_run_goes_through_all_three_stages(built, straight):
     assert os.path.exists(os.path.join(out, "grids", "step-0000007.png"))
 
 
-def test_resumed_run_equals_an_uninterrupted_one(built, straight, tmp_path):
+def test_resumed_run_equals_an_uninterrupted_one(prouigan_build, straight, tmp_path):
     out_a, _ = straight
     out_b = str(tmp_path / "resumed")
     cfg = tiny_cfg()
-    first = T.train(cfg, built, out_b, stop_at_step=3, **QUIET)  # mid stage 2, mid epoch
+    first = T.train(cfg, prouigan_build, out_b, stop_at_step=3, **QUIET)  # mid stage 2, mid epoch
     assert first["stopped"] and first["steps"] == 3
     mid = T.load_checkpoint(os.path.join(out_b, "last.pt"))
     assert (mid["step"], mid["epoch"], mid["position"], mid["optimizers"]["stage"]) == (3, 0, 3, 2)
-    second = T.train(cfg, built, out_b, resume=True, **QUIET)  # crosses the epoch boundary at 5
+    second = T.train(cfg, prouigan_build, out_b, resume=True, **QUIET)  # crosses the epoch boundary at 5
     assert second["done"] and second["steps_run"] == 4
     a = T.load_checkpoint(os.path.join(out_a, "last.pt"))
     b = T.load_checkpoint(os.path.join(out_b, "last.pt"))
@@ -218,22 +205,22 @@ def test_resumed_run_equals_an_uninterrupted_one(built, straight, tmp_path):
         assert_same(a[key], b[key], key)
     assert (a["epoch"], a["position"]) == (1, 2)
     # resuming a finished run does nothing
-    third = T.train(cfg, built, out_b, resume=True, **QUIET)
+    third = T.train(cfg, prouigan_build, out_b, resume=True, **QUIET)
     assert third["steps_run"] == 0 and third["done"]
 
 
-def test_resume_checks_config_and_data(built, straight, tmp_path):
+def test_resume_checks_config_and_data(prouigan_build, straight, tmp_path):
     out, _ = straight
     with pytest.raises(FileExistsError, match="resume"):
-        T.train(tiny_cfg(), built, out, **QUIET)
+        T.train(tiny_cfg(), prouigan_build, out, **QUIET)
     with pytest.raises(T.ConfigMismatch, match="lrs"):
-        T.train(tiny_cfg(lrs=(1e-4, 1e-4, 2e-3)), built, out, resume=True, **QUIET)
+        T.train(tiny_cfg(lrs=(1e-4, 1e-4, 2e-3)), prouigan_build, out, resume=True, **QUIET)
     # execution fields may change
-    s = T.train(tiny_cfg(ckpt_every=7, num_workers=1), built, out, resume=True, **QUIET)
+    s = T.train(tiny_cfg(ckpt_every=7, num_workers=1), prouigan_build, out, resume=True, **QUIET)
     assert s["steps_run"] == 0
 
 
-def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(built, tmp_path, monkeypatch):
+def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(prouigan_build, tmp_path, monkeypatch):
     real = ProUIGANLoss.generator_loss
     calls = []
 
@@ -247,7 +234,7 @@ def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(built, tmp_path
     monkeypatch.setattr(ProUIGANLoss, "generator_loss", poisoned)
     out = str(tmp_path / "nan")
     with pytest.raises(T.NonFiniteLoss, match=r"last good checkpoint: .*last.pt \(step 2\)"):
-        T.train(tiny_cfg(ckpt_every=2, log_every=1), built, out, **QUIET)
+        T.train(tiny_cfg(ckpt_every=2, log_every=1), prouigan_build, out, **QUIET)
     ck = T.load_checkpoint(os.path.join(out, "last.pt"))
     assert ck["step"] == 2
     assert all(torch.isfinite(v).all() for v in ck["generator"].values())
@@ -270,14 +257,14 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["last.pt"]
 
 
-def test_bf16_autocast_and_channels_last_run_on_cpu(built, tmp_path):
+def test_bf16_autocast_and_channels_last_run_on_cpu(prouigan_build, tmp_path):
     s = T.train(tiny_cfg(stage_steps=(1, 1, 1), batch_size=4, amp="bf16", channels_last=True),
-                built, str(tmp_path / "bf16"), **QUIET)
+                prouigan_build, str(tmp_path / "bf16"), **QUIET)
     assert s["done"]
     assert all(v == v and abs(v) != float("inf") for v in s["losses"].values())
 
 
-def test_heatmaps_rendered_on_the_device_equal_the_stored_ones(built, tmp_path):
+def test_heatmaps_rendered_on_the_device_equal_the_stored_ones(prouigan_build, tmp_path):
     from occface import data as D
 
     if not hasattr(D, "render_heatmaps_torch"):
@@ -285,30 +272,30 @@ def test_heatmaps_rendered_on_the_device_equal_the_stored_ones(built, tmp_path):
     dev = torch.device("cpu")
     stored, rendered = tiny_cfg(batch_size=4), tiny_cfg(batch_size=4, heatmaps_on_device=True)
     assert rendered.loader.heatmaps == ()
-    reader = D.ShardReader(built, stored.loader)
+    reader = D.ShardReader(prouigan_build, stored.loader)
     batch = T.as_torch(reader.get_batch([0, 5, 9]))
     _, _, a = T.prepare_batch(batch, stored, dev)
-    _, _, b = T.prepare_batch(batch, rendered, dev, T.build_heatmap_sigma(built, rendered))
+    _, _, b = T.prepare_batch(batch, rendered, dev, T.build_heatmap_sigma(prouigan_build, rendered))
     for x, y in zip(a, b):
         assert x.shape == y.shape and (x - y).abs().max() <= 0.5 / 255 + 1e-6  # stored = round(255 h)
-    s = T.train(tiny_cfg(stage_steps=(1, 0, 1), batch_size=4, heatmaps_on_device=True), built,
+    s = T.train(tiny_cfg(stage_steps=(1, 0, 1), batch_size=4, heatmaps_on_device=True), prouigan_build,
                 str(tmp_path / "dev"), **QUIET)
     assert s["done"]
 
 
 # ----------------------------------------------------------------------------- VGG
 
-def test_vgg_losses_from_explicitly_named_weight_files(built, tmp_path):
+def test_vgg_losses_from_explicitly_named_weight_files(prouigan_build, tmp_path):
     """Random-initialised in-project VGGs saved to files stand in for the ImageNet weights."""
     torch.manual_seed(0)
     p16, p19 = str(tmp_path / "vgg16.pth"), str(tmp_path / "vgg19.pth")
     torch.save(VGGFeatures("vgg16", STYLE_TAPS).state_dict(), p16)
     torch.save(VGGFeatures("vgg19", FEATURE_TAPS).state_dict(), p19)
     cfg = tiny_cfg(stage_steps=(1, 1, 0), batch_size=2, no_vgg=False, vgg16=p16, vgg19=p19)
-    s = T.train(cfg, built, str(tmp_path / "vgg"), **QUIET)
+    s = T.train(cfg, prouigan_build, str(tmp_path / "vgg"), **QUIET)
     assert {"g/block1/feature", "g/block1/style", "g/block2/feature", "g/block2/style"} <= set(s["losses"])
     with pytest.raises(VGGWeightsMissing, match="--no-vgg"):
-        T.train(tiny_cfg(no_vgg=False, vgg_hub_dir=str(tmp_path / "nohub")), built,
+        T.train(tiny_cfg(no_vgg=False, vgg_hub_dir=str(tmp_path / "nohub")), prouigan_build,
                 str(tmp_path / "novgg"), **QUIET)
 
 
@@ -318,9 +305,9 @@ CLI_TINY = ["--widths", "8,6,4", "--no-vgg", "--device", "cpu", "--workers", "0"
             "--batch-size", "8", "--log-every", "1"]
 
 
-def test_cli_train_ref_stop_and_resume(built, tmp_path):
+def test_cli_train_ref_stop_and_resume(prouigan_build, tmp_path):
     out = str(tmp_path / "cli")
-    args = ["train-ref", "--data", built, "--out", out, "--steps", "1,0,1", *CLI_TINY]
+    args = ["train-ref", "--data", prouigan_build, "--out", out, "--steps", "1,0,1", *CLI_TINY]
     r = CliRunner().invoke(cli, [*args, "--stop-at-step", "1"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout.strip().splitlines()[-1])["steps"] == 1
@@ -331,25 +318,25 @@ def test_cli_train_ref_stop_and_resume(built, tmp_path):
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["done"] and summary["steps"] == 2 and summary["steps_run"] == 1
     assert not os.path.exists(os.path.join(out, "stage2.pt"))  # a 0-step stage is skipped
-    r = CliRunner().invoke(cli, ["train-ref", "--data", built, "--out", str(tmp_path / "v"),
+    r = CliRunner().invoke(cli, ["train-ref", "--data", prouigan_build, "--out", str(tmp_path / "v"),
                                  "--steps", "1,0,0", *[a for a in CLI_TINY if a != "--no-vgg"]],
                            env={"OCCFACE_VGG_DIR": str(tmp_path / "none"), "TORCH_HOME": str(tmp_path)})
     assert r.exit_code != 0 and "--no-vgg" in r.output
 
 
 @pytest.mark.slow
-def test_ddp_two_cpu_processes_equal_one_process(built, tmp_path):
+def test_ddp_two_cpu_processes_equal_one_process(prouigan_build, tmp_path):
     """torchrun, 2 ranks, gloo: global batch 8 as 2 x 4 gives the parameters one process
     gets from batch 8 (up to float rounding, far below one Adam step of ~lr)."""
     steps = ["--steps", "1,1,1"]
     ddp_out, one_out = str(tmp_path / "ddp"), str(tmp_path / "one")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "occface_cli.main", "train-ref", "--data", built, "--out", ddp_out, *steps, *CLI_TINY]
+           "-m", "occface_cli.main", "train-ref", "--data", prouigan_build, "--out", ddp_out, *steps, *CLI_TINY]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-3000:]
     assert "over 2 rank(s)" in p.stderr
-    r = CliRunner().invoke(cli, ["train-ref", "--data", built, "--out", one_out, *steps, *CLI_TINY])
+    r = CliRunner().invoke(cli, ["train-ref", "--data", prouigan_build, "--out", one_out, *steps, *CLI_TINY])
     assert r.exit_code == 0, r.output
     a, b = (T.load_checkpoint(os.path.join(d, "last.pt")) for d in (ddp_out, one_out))
     assert a["world_size"] == 2 and b["world_size"] == 1

@@ -14,19 +14,14 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from occface import build as B
 from occface import metrics as M
 from occface import resize
 from occface import train as T
 from occface import validate as V
-from occface.config import BuildConfig
-from occface.db import SampleSource
 from occface.model import ProUIGANConfig
 from occface_cli.main import main as cli
 
-HEATMAPS = ("all68@16", "all68@32", "all68@64")
-TINY = dict(widths=(8, 6, 4), res_blocks=(1, 1, 1), prior_width=8, prior_res_blocks=1,
-            global_d_widths=(4, 4, 4, 4), local_d_widths=(4, 4, 4))
+from conftest import TINY_PROUIGAN as TINY
 
 
 def nchw(img_hwc: np.ndarray) -> torch.Tensor:
@@ -34,19 +29,11 @@ def nchw(img_hwc: np.ndarray) -> torch.Tensor:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    out = str(tmp_path_factory.mktemp("val") / "build")
-    B.build(SampleSource(), BuildConfig(heatmaps=HEATMAPS), out, workers=1, progress=False,
-            log=lambda s: None)
-    return out
-
-
-@pytest.fixture(scope="module")
-def ckpt(built, tmp_path_factory):
+def ckpt(prouigan_build, tmp_path_factory):
     """A (barely) trained tiny generator: one stage-3 step."""
     out = str(tmp_path_factory.mktemp("val") / "run")
     cfg = T.TrainConfig(model=ProUIGANConfig(**TINY), stage_steps=(0, 0, 1), batch_size=4, no_vgg=True)
-    T.train(cfg, built, out, progress=False, log=lambda s: None)
+    T.train(cfg, prouigan_build, out, progress=False, log=lambda s: None)
     return os.path.join(out, "last.pt")
 
 
@@ -142,9 +129,9 @@ def test_nrmse_and_face_box():
 
 # ----------------------------------------------------------------------------- validate on a real build
 
-def test_validate_reports_model_and_baselines_side_by_side(built, ckpt, tmp_path):
+def test_validate_reports_model_and_baselines_side_by_side(prouigan_build, ckpt, tmp_path):
     out = str(tmp_path / "report")
-    rep = V.validate(ckpt, built, out, V.ValidateConfig(batch_size=4), log=lambda s: None)
+    rep = V.validate(ckpt, prouigan_build, out, V.ValidateConfig(batch_size=4), log=lambda s: None)
     assert rep["methods"] == ["bicubic", "telea-lr+bicubic", "bicubic+telea-hr", "model"]
     n = rep["data"]["images"]
     assert n == 10 and rep["data"]["split"] == "test"
@@ -175,21 +162,21 @@ def test_validate_reports_model_and_baselines_side_by_side(built, ckpt, tmp_path
     assert grid.shape == (18 + 8 * 130 + 2, 8 * 130 + 2, 3)  # LR, 3 baselines, blocks 1-3, GT
 
 
-def test_validate_options_and_baselines_only(built, tmp_path):
-    rep = V.validate(None, built, str(tmp_path / "b"),
+def test_validate_options_and_baselines_only(prouigan_build, tmp_path):
+    rep = V.validate(None, prouigan_build, str(tmp_path / "b"),
                      V.ValidateConfig(y_channel=True, crop=4, downstream=False, limit=5),
                      log=lambda s: None)
     assert rep["methods"] == list(V.BASELINES) and rep["data"]["images"] == 5
     assert rep["ground_truth_reference"] is None and "nrmse" not in rep["overall"]["bicubic"]
     assert "Y channel" in rep["conventions"]["psnr"] and "4-px border crop" in rep["conventions"]["psnr"]
-    rgb = V.validate(None, built, str(tmp_path / "c"), V.ValidateConfig(downstream=False, limit=5),
+    rgb = V.validate(None, prouigan_build, str(tmp_path / "c"), V.ValidateConfig(downstream=False, limit=5),
                      log=lambda s: None)
     assert rep["overall"]["bicubic"]["psnr"] != rgb["overall"]["bicubic"]["psnr"]
 
 
-def test_cli_validate_prints_the_table(built, ckpt, tmp_path):
+def test_cli_validate_prints_the_table(prouigan_build, ckpt, tmp_path):
     out = str(tmp_path / "cli")
-    r = CliRunner().invoke(cli, ["validate", "--checkpoint", ckpt, "--data", built, "--split", "test",
+    r = CliRunner().invoke(cli, ["validate", "--checkpoint", ckpt, "--data", prouigan_build, "--split", "test",
                                  "--out", out, "--device", "cpu", "--no-identity", "--limit", "4",
                                  "--workers", "2"])
     assert r.exit_code == 0, r.output
@@ -202,10 +189,10 @@ def test_cli_validate_prints_the_table(built, ckpt, tmp_path):
 
 # ----------------------------------------------------------------------------- hallucinate
 
-def test_hallucinate_from_lr_images_and_from_photo_plus_mask(built, ckpt, tmp_path):
+def test_hallucinate_from_lr_images_and_from_photo_plus_mask(prouigan_build, ckpt, tmp_path):
     import h5py
 
-    with h5py.File(os.path.join(built, "shards", "shard-00000.h5"), "r") as f:
+    with h5py.File(os.path.join(prouigan_build, "shards", "shard-00000.h5"), "r") as f:
         lr, hr, mask = f["lr"][0], f["hr"][0], f["mask"][0]
     lr_path, hr_path, mask_path = (str(tmp_path / n) for n in ("face_lr.png", "photo.png", "mask.png"))
     cv2.imwrite(lr_path, lr[..., ::-1])
