@@ -160,3 +160,31 @@ def test_build_x8_and_annotated_face(tmp_path):
     # a flip mirrors the landmark indices: the image-left eye stays 36..41
     f = aug.index("flip")
     assert lm[f][36:42, 0].mean() < lm[f][42:48, 0].mean()
+    # the eight variants share one decode + detection (Source.photo_key); sharing changes no byte
+    from occface.db.base import Source
+
+    class NoSharing(HelenSource):
+        def photo_key(self, record):
+            return Source.photo_key(self, record)
+
+    calls = {"n": 0}
+    real_detect = build_mod.detect_faces
+
+    def counting_detect(*a, **k):
+        calls["n"] += 1
+        return real_detect(*a, **k)
+
+    build_mod.detect_faces = counting_detect
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", PartialCopyWarning)
+            build_mod.build(src, cfg, str(tmp_path / "shared"), workers=1, progress=False, log=lambda s: None)
+            shared_calls, calls["n"] = calls["n"], 0
+            build_mod.build(NoSharing(root=str(tmp_path), split="official", augment=True), cfg,
+                            str(tmp_path / "unshared"), workers=1, progress=False, log=lambda s: None)
+    finally:
+        build_mod.detect_faces = real_detect
+    assert shared_calls == 3 and calls["n"] == 10  # 3 photos vs 8 train variants + 2 test photos
+    a = (tmp_path / "shared" / "shards" / "shard-00000.h5").read_bytes()
+    b = (tmp_path / "unshared" / "shards" / "shard-00000.h5").read_bytes()
+    assert a == b

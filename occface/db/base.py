@@ -47,6 +47,12 @@ class Source:
         """Resolved adapter options and protocol, for the manifest."""
         raise NotImplementedError
 
+    def photo_key(self, record: Record) -> str:
+        """Records with equal photo keys load identical pixels, so the build decodes and detects them once.
+
+        Default: every record is its own photo.  Override for variants of one photo (Helen's x8)."""
+        return record.key
+
     def choose_faces(self, record: Record, faces: list) -> list | None:
         """Hook for databases that annotate which face is meant (None = use the detector policy)."""
         return None

@@ -288,6 +288,9 @@ class HelenSource(Source):
         s = self._scale(record)
         return pts * s + (s - 1) / 2 if s != 1.0 else pts
 
+    def photo_key(self, record: Record) -> str:
+        return record.source  # the x8 variants share the photo; the augmentation is applied to the sample
+
     def choose_faces(self, record: Record, faces: list) -> list | None:
         pts = self.annotation_points(record)
         if pts is None:
