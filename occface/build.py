@@ -268,7 +268,8 @@ def build(source: Source, cfg: BuildConfig, out_dir: str, workers: int = 0, part
     n_records = sum(len(groups[j]) for j in todo)
     if len(mine) > len(todo):
         log(f"resuming: {len(mine) - len(todo)} of {len(mine)} shards already complete")
-    workers = workers or os.cpu_count() or 1
+    # all cores this process may use (affinity / container limits), not all cores of the host
+    workers = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()) or 1
     workers = max(1, min(workers, len(todo))) if todo else 1
     if progress is None:
         progress = sys.stderr.isatty()
