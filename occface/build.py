@@ -105,20 +105,22 @@ def make_sample(rgb: np.ndarray, face, key: str, cfg: BuildConfig) -> dict:
     }
 
 
-# One photo's pixels and detections, kept for the next record: databases whose records are variants
-# of one photo (Source.photo_key) then decode and detect it once.  Per process, emptied at every
-# shard's start and end, so it never outlives the files it was read from.
-_LAST_PHOTO: dict = {}
+def process_record(record: Record, source: Source, cfg: BuildConfig,
+                   last_photo: dict | None = None) -> tuple[list[dict], dict | None]:
+    """Samples for one record, or a rejection ``{"key", "path", "reason", "detail"}``.
 
-
-def process_record(record: Record, source: Source, cfg: BuildConfig) -> tuple[list[dict], dict | None]:
-    """Samples for one record, or a rejection ``{"key", "path", "reason", "detail"}``."""
+    ``last_photo``: a dict the caller keeps across consecutive records (one shard); it holds the
+    last photo's pixels and detections, so records that are variants of one photo
+    (``Source.photo_key``, e.g. Helen's x8) decode and detect it once.  A pure cache.
+    """
+    if last_photo is None:
+        last_photo = {}
 
     def reject(reason, detail=""):
         return [], {"key": record.key, "path": record.source, "reason": reason, "detail": detail}
 
     photo = source.photo_key(record)
-    cached = _LAST_PHOTO.get("entry")
+    cached = last_photo.get("entry")
     if cached is not None and cached[0] == (photo, source, cfg.detect):
         rgb, faces = cached[1]  # another variant of the photo just processed (e.g. Helen's x8)
     else:
@@ -130,7 +132,7 @@ def process_record(record: Record, source: Source, cfg: BuildConfig) -> tuple[li
     try:
         if faces is None:
             faces = detect_faces(rgb, cfg.detect, landmarks=False)  # landmarks only for the chosen faces
-            _LAST_PHOTO["entry"] = ((photo, source, cfg.detect), (rgb, faces))
+            last_photo["entry"] = ((photo, source, cfg.detect), (rgb, faces))
         chosen = source.choose_faces(record, faces)
         if chosen is None:
             chosen, why = select_faces(faces, cfg.detect)
@@ -157,15 +159,14 @@ def process_record(record: Record, source: Source, cfg: BuildConfig) -> tuple[li
 def build_shard(index: int, records: list[Record], source: Source, cfg: BuildConfig, out_dir: str,
                 n_shards: int, tick=None) -> dict:
     samples, rejections = [], []
-    _LAST_PHOTO.clear()
+    last_photo: dict = {}  # lives for this shard only, so it never outlives the files it was read from
     for rec in records:
-        got, rej = process_record(rec, source, cfg)
+        got, rej = process_record(rec, source, cfg, last_photo)
         samples.extend(got)
         if rej:
             rejections.append(rej)
         if tick:
             tick(1, len(got), 1 if rej else 0)
-    _LAST_PHOTO.clear()
     attrs = {
         "config": to_json(cfg),
         "source": json.dumps(source.describe(), sort_keys=True),
