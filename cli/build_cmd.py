@@ -27,15 +27,12 @@ def mask_spec_from_option(text: str):
     if text.startswith("@"):
         with open(text[1:]) as fh:
             text = fh.read()
-    if text.lstrip().startswith("{"):
-        if not hasattr(masks, "spec_from_dict"):
-            raise click.BadParameter("JSON mask specs need the full mask library")
-        return masks.spec_from_dict(json.loads(text))
-    if hasattr(masks, "spec_from_name"):
+    try:
+        if text.lstrip().startswith("{"):
+            return masks.spec_from_dict(json.loads(text))
         return masks.spec_from_name(text)
-    if text == "square":
-        return masks.SquareMask()
-    raise click.BadParameter(f"unknown mask kind {text!r}")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--mask") from exc
 
 
 @click.command()

@@ -61,7 +61,7 @@ class BuildConfig:
 
 def _plain(obj):
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        if hasattr(masks, "spec_to_dict") and type(obj).__module__.startswith("occface.mask"):
+        if type(obj).__module__.startswith("occface.mask"):
             return masks.spec_to_dict(obj)
         return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, (tuple, list)):

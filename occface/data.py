@@ -172,7 +172,7 @@ class LoaderConfig:
         if self.heatmap_sigma is not None and not self.heatmap_sigma > 0:
             raise ValueError("heatmap_sigma must be > 0")
         if isinstance(self.remask, dict):
-            object.__setattr__(self, "remask", _spec_from_dict(self.remask))
+            object.__setattr__(self, "remask", masks.spec_from_dict(self.remask))
         elif isinstance(self.remask, str) and self.remask != "build":
             raise ValueError(f"remask must be None, a mask spec or 'build', got {self.remask!r}")
         if self.remask_seed is not None and self.remask_seed < 0:
@@ -182,15 +182,6 @@ class LoaderConfig:
         if self.split is None:
             return None
         return (self.split,) if isinstance(self.split, str) else tuple(self.split)
-
-
-def _spec_from_dict(d: dict):
-    if hasattr(masks, "spec_from_dict"):
-        return masks.spec_from_dict(dict(d))
-    d = dict(d)
-    if d.pop("kind", None) == "square":
-        return masks.SquareMask(**d)
-    raise ValueError(f"cannot build a mask spec from {d!r} with this occface.masks")
 
 
 # ----------------------------------------------------------------------------- order / DDP
@@ -793,7 +784,7 @@ class ShardReader:
         if spec is None:
             spec = self.config.remask
             if spec == "build":
-                spec = _spec_from_dict(self._shards[s].config["mask"])
+                spec = masks.spec_from_dict(self._shards[s].config["mask"])
             self._remask_specs[s] = spec
         return spec
 
