@@ -11,10 +11,11 @@ import click
 from occface import build as build_mod
 from occface import db as db_mod
 from occface import masks
-from occface.align import AlignConfig
-from occface.config import BuildConfig
-from occface.detect import DETECTORS, MULTI_FACE, DetectConfig
-from occface.occlude import FILL_MODES, FillConfig
+from occface.errors import OccfaceError
+from occface.faces.align import AlignConfig
+from occface.faces.detect import DETECTORS, MULTI_FACE
+from occface.faces.occlude import FILL_MODES, FillConfig
+from occface.format import manifest as manifest_fmt
 
 
 def _plain_warning(message, category, filename, lineno, line=None):
@@ -22,17 +23,12 @@ def _plain_warning(message, category, filename, lineno, line=None):
     return f"WARNING: {message}\n"
 
 
-def mask_spec_from_option(text: str):
-    """``--mask`` value: a kind name with defaults, or a JSON spec (inline or @file)."""
-    if text.startswith("@"):
-        with open(text[1:]) as fh:
-            text = fh.read()
+def mask_spec_from_option(text: str, option: str = "--mask"):
+    """A mask option's value (preset name, JSON, or @file.json) -> spec; a bad one names the option."""
     try:
-        if text.lstrip().startswith("{"):
-            return masks.spec_from_dict(json.loads(text))
-        return masks.spec_from_name(text)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise click.BadParameter(str(exc), param_hint="--mask") from exc
+        return masks.from_text(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
 
 
 @click.command()
@@ -67,26 +63,18 @@ def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, 
           min_face, margin, mask_text, fill, heatmaps, sigma, resize_rule, identity_from_parent, test_fraction,
           db_options, progress):
     """Build HDF5 shards of occluded LR / clean HR pairs from a face database."""
-    options = {"test_fraction": test_fraction} if "test_fraction" in db_mod.option_names(db_name) else {}
-    if db_name == "sample":
-        if root:
-            raise click.UsageError("--db sample takes no --root: its photos ship with scikit-image")
-    else:
-        if not root:
-            raise click.UsageError(f"--db {db_name} needs --root")
-        options["root"] = root
-        if db_name == "folder":
-            options["identity_from_parent"] = identity_from_parent
-    detect_defaults = getattr(db_mod.SOURCES[db_name], "detect_defaults", {})
+    if db_name == "sample" and root:
+        raise click.UsageError("--db sample takes no --root: its photos ship with scikit-image")
+    if db_name != "sample" and not root:
+        raise click.UsageError(f"--db {db_name} needs --root")
     warnings.formatwarning = _plain_warning
     try:
-        options.update(db_mod.parse_options(db_name, db_options))
-        source = db_mod.get_source(db_name, **options)
-        cfg = BuildConfig(
-            detect=DetectConfig(detector=detector or detect_defaults.get("detector", "hog"),
-                                hog_upsample=tuple(int(u) for u in hog_upsample.split(",")),
-                                multi_face=multi_face, min_face_px=min_face,
-                                cnn_max_side=detect_defaults.get("cnn_max_side", 0)),
+        source = db_mod.open_database(db_name, root, db_options, test_fraction=test_fraction,
+                                      identity_from_parent=identity_from_parent)
+        cfg = build_mod.BuildConfig(
+            detect=db_mod.detect_config(db_name, detector,
+                                        hog_upsample=tuple(int(u) for u in hog_upsample.split(",")),
+                                        multi_face=multi_face, min_face_px=min_face),
             align=AlignConfig(margin=margin),
             mask=mask_spec_from_option(mask_text),
             fill=FillConfig(mode=fill),
@@ -99,8 +87,8 @@ def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, 
         build_mod.build(source, cfg, out, workers=workers,
                         partition=build_mod.Partition(num_parts, part_index), progress=progress,
                         log=lambda s: click.echo(s, err=True))
-    except (ValueError, FileNotFoundError, build_mod.BuildError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    except (ValueError, FileNotFoundError, OccfaceError) as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.command("inspect")
@@ -110,12 +98,12 @@ def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, 
 @click.option("--seed", default=0, show_default=True)
 def inspect_cmd(build_dir, png, count, seed):
     """Print a summary of a build and write a contact-sheet PNG of random samples."""
-    from occface import inspect as insp
+    from occface.build import summary as insp
 
     try:
         s = insp.summary(build_dir)
-    except build_mod.BuildError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except OccfaceError as exc:
+        raise click.ClickException(str(exc)) from None
     s.pop("config")
     click.echo(json.dumps(s, indent=1))
     if s["totals"]["samples"]:
@@ -129,15 +117,15 @@ def inspect_cmd(build_dir, png, count, seed):
 def verify(build_dir):
     """Re-hash every shard against the manifest; exit 1 on any mismatch."""
     try:
-        problems = build_mod.verify(build_dir)
-    except build_mod.BuildError as exc:
-        raise click.ClickException(str(exc)) from exc
+        problems = manifest_fmt.verify(build_dir)
+    except OccfaceError as exc:
+        raise click.ClickException(str(exc)) from None
     for p in problems:
         click.echo(p, err=True)
     if problems:
         click.echo(f"FAILED: {len(problems)} problem(s)", err=True)
         sys.exit(1)
-    n = len(build_mod.load_manifest(build_dir)["shards"])
+    n = len(manifest_fmt.load_manifest(build_dir)["shards"])
     click.echo(f"OK: {n} shard(s) match the manifest")
 
 
@@ -147,9 +135,9 @@ def verify(build_dir):
 def join(out_dir, part_dirs):
     """Join partition manifests (from OUT_DIR and any PART_DIRS) into OUT_DIR/manifest.json."""
     try:
-        m = build_mod.join(out_dir, list(part_dirs))
-    except build_mod.BuildError as exc:
-        raise click.ClickException(str(exc)) from exc
+        m = manifest_fmt.join(out_dir, list(part_dirs))
+    except OccfaceError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"joined {len(m['shards'])} shards, {m['totals']['samples']} samples -> {out_dir}/manifest.json")
 
 
@@ -161,7 +149,7 @@ def join(out_dir, part_dirs):
 @click.option("--workers", "worker_list", default="1,2", show_default=True, help="Worker counts to time.")
 def bench_build(root, limit, rounds, out, worker_list):
     """Pipeline cost vs bare dlib detect+landmarks on the same photos, and worker scaling."""
-    from occface import bench_build as bb
+    from occface.bench import build as bb
 
     res = bb.run(root, limit=limit, workers=[int(w) for w in worker_list.split(",")], scratch=out, rounds=rounds,
                  log=click.echo)

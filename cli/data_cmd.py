@@ -21,13 +21,13 @@ def bench_data(sources, n, rounds, seed, batch_size, torch_items, as_json):
 
     Run pinned to one core for per-core figures: ``taskset -c 0 occface bench data BUILD``.
     """
-    from occface import bench_data as bench_mod
-    from occface.data import DataError
+    from occface.bench import data as bench_mod
+    from occface.errors import OccfaceError
 
     try:
         result = bench_mod.run(list(sources), n=n, rounds=rounds, seed=seed, torch_items=torch_items,
                                batch_size=batch_size, echo=click.echo)
-    except (ValueError, DataError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    except (ValueError, OccfaceError) as exc:
+        raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(result, indent=1))

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
 import click
 
-from occface import bench_masks as bench_mod
-from occface import masksets
+from occface.bench import masks as bench_mod
+from occface.masks import make as masks_make
+from occface.masks import sets as masksets
 
 
 @click.group()
@@ -22,15 +22,15 @@ def masks():
 def make(spec, out):
     """Generate the set SPEC (a spec.json, a set folder or a bundled set name) into --out."""
     try:
-        sums = masksets.make_set(spec, out)
+        sums = masks_make.make_set(spec, out)
     except (ValueError, FileNotFoundError) as e:
         raise click.ClickException(str(e)) from None
     name = masksets.read_spec(out)["name"]
     click.echo(f"wrote {sums['n']} masks of {name} to {out}")
     for f, h in sums["files"].items():
         click.echo(f"  {f}  sha256 {h}")
-    if name in masksets.bundled_names():
-        bundled = json.loads(masksets._folder(name).joinpath("checksums.json").read_text("utf-8"))
+    bundled = masks_make.bundled_checksums(name)
+    if bundled is not None:
         same = bundled == sums
         click.echo(f"bundled {name}: {'identical' if same else 'DIFFERENT'}")
         if not same:

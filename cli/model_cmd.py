@@ -35,7 +35,7 @@ def bench_model(device, batches, bf16, channels_last, compile_, widths, public_c
     import torch
 
     from occface.model import ProUIGANConfig
-    from occface.model import bench as mb
+    from occface.bench import model as mb
 
     if threads:
         torch.set_num_threads(threads)

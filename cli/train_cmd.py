@@ -21,15 +21,19 @@ def _floats(text: str, n: int, name: str) -> tuple[float, ...]:
 
 
 def _device(device: str) -> str:
-    if device == "auto":
-        import torch
+    from occface.errors import OccfaceError
+    from occface.runtime import resolve_device
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
+    try:
+        return resolve_device(device)
+    except (ValueError, OccfaceError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--device") from None
 
 
 def _amp(amp: str, device: str) -> str:
-    return ("bf16" if device.startswith("cuda") else "none") if amp == "auto" else amp
+    from occface.runtime import resolve_amp
+
+    return resolve_amp(amp, device)
 
 
 DEVICE_HELP = "cpu, cuda, cuda:N, or auto (cuda when available)."
@@ -86,6 +90,7 @@ def train_ref(data, out, steps, batch_size, lrs, lr_d, betas, warmup, no_stage1_
     ``torchrun --nproc_per_node=8 -m occface_cli.main train-ref ...``."""
     from occface import train as T
     from occface.data import LoaderConfig
+    from occface.errors import OccfaceError
     from occface.model import LossWeights, ProUIGANConfig, VGGWeightsMissing, vgg_sources_from_env
 
     env = os.environ
@@ -100,7 +105,7 @@ def train_ref(data, out, steps, batch_size, lrs, lr_d, betas, warmup, no_stage1_
         if remask is not None:
             from .build_cmd import mask_spec_from_option
 
-            spec = "build" if remask == "build" else mask_spec_from_option(remask)
+            spec = "build" if remask == "build" else mask_spec_from_option(remask, "--remask")
             loader = LoaderConfig(split="train", heatmaps=() if heatmaps_on_device else model.heatmap_specs,
                                   range="[-1,1]", dtype="uint8", remask=spec)
         sources = vgg_sources_from_env(env)
@@ -130,8 +135,10 @@ def train_ref(data, out, steps, batch_size, lrs, lr_d, betas, warmup, no_stage1_
         summary = T.train(cfg, data, out, dist=ctx, resume=resume, stop_at_step=stop_at_step,
                           max_seconds=None if max_minutes is None else max_minutes * 60,
                           progress=progress and main_rank, log=log)
-    except (VGGWeightsMissing, T.NonFiniteLoss, T.ConfigMismatch, FileExistsError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    except T.RunExists as exc:
+        raise click.ClickException(f"{exc}: pass --resume to continue it, or choose another --out") from None
+    except (VGGWeightsMissing, OccfaceError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
     finally:
         if ctx is not None:
             import torch.distributed as tdist
@@ -166,7 +173,8 @@ def validate(checkpoint, data, split, out, y_channel, crop, batch_size, device, 
              no_identity, workers, limit, grid_size, telea_radius_lr, telea_radius_hr):
     """PSNR / SSIM (with breakdowns), landmark NRMSE and identity distance of a checkpoint
     and three training-free baselines; writes report.json, report.md and grid.png."""
-    from occface import validate as V
+    from occface.errors import OccfaceError
+    from occface.evaluate import validate as V
 
     device = _device(device)
     if out is None:
@@ -180,8 +188,8 @@ def validate(checkpoint, data, split, out, y_channel, crop, batch_size, device, 
                                grid_size=grid_size, telea_radius_lr=telea_radius_lr,
                                telea_radius_hr=telea_radius_hr)
         report = V.validate(checkpoint, data, out, cfg, log=lambda s: click.echo(s, err=True))
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except (ValueError, OccfaceError) as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(V.table_markdown(report))
     if report.get("speed"):
         click.echo(f"model inference: {report['speed']['model_images_per_s']:.1f} images/s "
@@ -204,12 +212,13 @@ def validate(checkpoint, data, split, out, y_channel, crop, batch_size, device, 
 @click.option("--amp", type=click.Choice(["auto", "bf16", "none"]), default="auto", show_default=True, help=AMP_HELP)
 def hallucinate(lr_images, checkpoint, out, hr_paths, mask_paths, fill, stages, device, amp):
     """Write 128x128 PNGs from occluded 16x16 LR images, or from HR photos plus mask files."""
-    from occface.hallucinate import hallucinate as run
-    from occface.occlude import FillConfig
+    from occface.errors import OccfaceError
+    from occface.evaluate.hallucinate import hallucinate as run
+    from occface.faces.occlude import FillConfig
 
     device = _device(device)
     try:
         run(checkpoint, out, lr_images, hr_paths, mask_paths, fill=FillConfig(mode=fill), device=device,
             amp=_amp(amp, device), stages=stages, log=click.echo)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except (ValueError, OccfaceError) as exc:
+        raise click.ClickException(str(exc)) from None

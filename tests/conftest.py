@@ -37,7 +37,7 @@ TINY_PROUIGAN = dict(widths=(8, 6, 4), res_blocks=(1, 1, 1), prior_width=8, prio
 def prouigan_build(tmp_path_factory) -> str:
     """The sample database (real LFW faces + astronaut) with 68-point heatmaps at 16/32/64: ~84 train / 10 test."""
     from occface import build as B
-    from occface.config import BuildConfig
+    from occface.build import BuildConfig
     from occface.db import SampleSource
 
     out = str(tmp_path_factory.mktemp("prouigan") / "build")

@@ -86,7 +86,7 @@ def augment_sample(sample: dict, variant: str, cfg) -> dict:
     """A finished sample (``occface.build.make_sample``) through the variant; ``none`` returns it as is."""
     if variant == "none":
         return sample
-    from .. import heatmaps, resize
+    from ..faces import heatmaps, resize
 
     S = cfg.hr_size
     out = dict(sample)

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..decode import decode_image
+from ..faces.decode import decode_image
 from .base import Record, Source, identity_order, split_by_identity
 from .protocols import parse_bool, protocol as load_protocol, protocol_file, settle_coverage
 
@@ -127,7 +127,7 @@ class CelebAHQSource(Source):
     def __post_init__(self):
         s = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
         if not os.path.isdir(self.root):
-            raise FileNotFoundError(f"--root {self.root!r} is not a directory")
+            raise FileNotFoundError(f"database root {self.root!r} is not a directory")
         if self.split is not None and self.split not in SPLITS:
             raise ValueError(f"celeba-hq split must be one of {', '.join(SPLITS)}, got {self.split!r}")
         s("test_fraction", float(self.test_fraction))

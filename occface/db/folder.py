@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..decode import decode_image
+from ..faces.decode import decode_image
 from .base import Record, Source, split_by_identity
 
 
@@ -30,7 +30,7 @@ class FolderSource(Source):
 
     def __post_init__(self):
         if not os.path.isdir(self.root):
-            raise FileNotFoundError(f"--root {self.root!r} is not a directory")
+            raise FileNotFoundError(f"database root {self.root!r} is not a directory")
 
     def _files(self) -> list[str]:
         out = []

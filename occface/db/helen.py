@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..decode import decode_image
+from ..faces.decode import decode_image
 from .augment import VARIANTS, augment_sample
 from .base import Record, Source
 from .protocols import parse_bool, protocol as load_protocol, protocol_file, settle_coverage
@@ -118,7 +118,7 @@ class HelenSource(Source):
     def __post_init__(self):
         s = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731
         if not os.path.isdir(self.root):
-            raise FileNotFoundError(f"--root {self.root!r} is not a directory")
+            raise FileNotFoundError(f"database root {self.root!r} is not a directory")
         if self.split not in SPLITS:
             raise ValueError(f"helen split must be one of {', '.join(SPLITS)}, got {self.split!r}")
         if isinstance(self.augment, str) and self.augment.lower() in ("x8", "none"):

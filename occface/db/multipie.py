@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..decode import decode_image
+from ..faces.decode import decode_image
 from .base import Record, Source
 from .protocols import parse_bool, parse_list, protocol as load_protocol, protocol_file, settle_coverage
 
@@ -139,7 +139,7 @@ class MultiPieSource(Source):
     def __post_init__(self):
         s = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 - frozen dataclass normalisation
         if not os.path.isdir(self.root):
-            raise FileNotFoundError(f"--root {self.root!r} is not a directory")
+            raise FileNotFoundError(f"database root {self.root!r} is not a directory")
         rules = load_protocol("multipie", self.protocol)
         if self.cameras is not None:
             s("cameras", tuple(camera_label(c) for c in parse_list(self.cameras)))

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..decode import decode_image
+from ..faces.decode import decode_image
 from .base import Record, Source, split_by_identity
 
 

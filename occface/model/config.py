@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import heatmaps as _heatmaps
+from ..faces import heatmaps as _heatmaps
 
 #: Side of the occluded low-resolution input face.
 LR_SIZE = 16
@@ -55,7 +55,7 @@ class ProUIGANConfig:
     #: Residual blocks after the TUM's 2x upsampling.  Paper: "residual
     #: blocks", count not stated.  Default from the public code (2 per TUM).
     res_blocks: tuple[int, int, int] = (2, 2, 2)
-    #: Heatmap grouping (occface.heatmaps.GROUPINGS) each block's CM-AM
+    #: Heatmap grouping (occface.faces.heatmaps.GROUPINGS) each block's CM-AM
     #: predicts, at the block's input side (16, 32, 64).  Paper: FAN's 68
     #: landmarks, L_h averaged over them, so "all68" at every block.  Public
     #: code: ("pu7", "pu42", "all68"), i.e. 7, 42 and 68 channels.

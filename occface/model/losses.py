@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..heatmaps import GROUPINGS
+from ..faces.heatmaps import GROUPINGS
 from .config import BLOCK_INPUT_SIZES, BLOCK_OUTPUT_SIZES, ProUIGANConfig
 from .discriminators import central_crop
 from .generator import GeneratorOutput

@@ -1,0 +1,185 @@
+"""The validation report: breakdown labels, the summary tables, Markdown, the image grid."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import masks as masks_mod
+from .baselines import BASELINES
+from .downstream import IDENTITY_THRESHOLD
+
+MODEL = "model"
+#: The paper's square sizes m1..m5 (px at 128).
+SQUARE_SIDES = (16, 24, 32, 48, 64)
+
+
+def square_side_bin(params: dict) -> str | None:
+    """'m3 (32)' for a square mask whose side is nearest 32 px; None for other masks."""
+    if params.get("kind") != "square" or "side" not in params:
+        return None
+    side = int(params["side"])
+    k = int(np.argmin([abs(side - s) for s in SQUARE_SIDES]))
+    return f"m{k + 1} ({SQUARE_SIDES[k]})"
+
+
+def hole_bucket_label(mask: np.ndarray) -> str:
+    edges = masks_mod.BUCKET_EDGES
+    b = masks_mod.bucket_of(mask)
+    if b == 0:
+        return f"b0 (<={edges[0]}%)"
+    if b > len(edges) - 1:
+        return f"b{b} (>{edges[-1]}%)"
+    return f"b{b} ({edges[b - 1]}-{edges[b]}%)"
+
+
+def yaw_label(yaw: float | None) -> str | None:
+    if yaw is None:
+        return None
+    if not np.isfinite(yaw):
+        return "elevated (n/a)"
+    return f"{int(round(yaw)):+d}"
+
+
+def conventions(cfg: ValidateConfig) -> dict:
+    return {
+        "psnr": "10*log10(255^2/MSE) on uint8 outputs, " + ("BT.601 Y channel" if cfg.y_channel else "RGB")
+                + (f", {cfg.crop}-px border crop" if cfg.crop else ", no border crop")
+                + ", mean of per-image values",
+        "ssim": "Wang et al. 2004: Gaussian window 11, sigma 1.5, K1 0.01, K2 0.03, data range 255, "
+                "valid region, per-channel mean (= skimage gaussian_weights=True, "
+                "use_sample_covariance=False)",
+        "nrmse": "dlib 68-point predictor in the detector's face box mapped to the 128 frame; mean "
+                 "point error / inter-ocular distance (outer eye corners 36, 45) x 100",
+        "identity": "Euclidean distance of dlib ResNet face descriptors, output vs ground truth; "
+                    f"same identity below {IDENTITY_THRESHOLD}",
+        "baselines": f"bicubic = OpenCV INTER_CUBIC x8; Telea = cv2.INPAINT_TELEA, radius "
+                     f"{cfg.telea_radius_lr:g} px at LR / {cfg.telea_radius_hr:g} px at HR, LR holes = "
+                     f"pixels with > {cfg.lr_hole_threshold:g} of their resampling weight on the mask, "
+                     "HR holes = their 8x8 cells",
+    }
+
+
+def _mean(values) -> float | None:
+    a = np.asarray([v for v in values if v is not None], np.float64)
+    return float(a.mean()) if a.size else None
+
+
+def summarise(per, groups, methods, cfg) -> dict:
+    n = len(per["psnr"][methods[0]])
+    overall = {}
+    for m in methods:
+        row = {"n": n, "psnr": _mean(per["psnr"][m]), "ssim": _mean(per["ssim"][m])}
+        if per["nrmse"][m]:
+            row["nrmse"] = _mean(per["nrmse"][m])
+        if per["identity"][m]:
+            d = np.asarray(per["identity"][m])
+            row["identity_distance"] = float(d.mean())
+            row["same_identity_rate"] = float((d < IDENTITY_THRESHOLD).mean())
+        overall[m] = row
+    reference = None
+    if per["nrmse"]["ground truth"]:
+        reference = {"n": n, "nrmse": _mean(per["nrmse"]["ground truth"])}
+    breakdowns = {}
+    for gname, labels in groups.items():
+        table = {}
+        for label in sorted({x for x in labels if x is not None}):
+            sel = [i for i, x in enumerate(labels) if x == label]
+            table[label] = {m: {"n": len(sel),
+                                "psnr": _mean([per["psnr"][m][i] for i in sel]),
+                                "ssim": _mean([per["ssim"][m][i] for i in sel])}
+                            for m in methods}
+            if per["nrmse"][methods[-1]]:
+                for m in methods:
+                    table[label][m]["nrmse"] = _mean([per["nrmse"][m][i] for i in sel])
+        if table:
+            breakdowns[gname] = table
+    return {"format": "occface-validation-report", "methods": methods, "overall": overall,
+            "ground_truth_reference": reference, "breakdowns": breakdowns,
+            "per_image": {k: {m: v for m, v in d.items()} for k, d in per.items() if d}}
+
+
+def _fmt(v, digits) -> str:
+    if v is None:
+        return "—"
+    if isinstance(v, float) and np.isinf(v):
+        return "inf"
+    return f"{v:.{digits}f}"
+
+
+def markdown(report: dict) -> str:
+    """The report as Markdown: conventions, the main table, breakdowns, speed."""
+    d, ck = report["data"], report["checkpoint"]
+    lines = ["# Validation report", ""]
+    lines.append(f"- data: `{d['path']}`, split `{d['split']}`, {d['images']} images, "
+                 f"manifest sha256 `{d['manifest_sha256'][:16]}…`")
+    if ck:
+        lines.append(f"- checkpoint: `{ck['path']}` (step {ck['step']}, stage {ck['stage']})")
+    for k, v in report["conventions"].items():
+        lines.append(f"- {k}: {v}")
+    lines += ["", table_markdown(report), ""]
+    label = {MODEL: "model"}
+    for gname, table in report["breakdowns"].items():
+        methods = report["methods"]
+        lines += [f"## By {gname} (PSNR dB / SSIM)", "",
+                  f"| {gname} | n | " + " | ".join(label.get(m, m) for m in methods) + " |",
+                  "| --- | ---: | " + " | ".join("---:" for _ in methods) + " |"]
+        for lab, row in table.items():
+            cells = [f"{_fmt(row[m]['psnr'], 2)} / {_fmt(row[m]['ssim'], 3)}" for m in methods]
+            lines.append(f"| {lab} | {row[methods[0]]['n']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if report.get("speed"):
+        s = report["speed"]
+        lines.append(f"Model inference: {s['model_images_per_s']:.1f} images/s at batch "
+                     f"{s['batch_size']} on {s['device']} (amp {s['amp']}).")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def table_markdown(report: dict) -> str:
+    """The main table: one row per method (+ the ground-truth reference row)."""
+    o = report["overall"]
+    has_nrmse = any("nrmse" in r for r in o.values())
+    has_id = any("identity_distance" in r for r in o.values())
+    head = "| method | PSNR (dB) | SSIM |" + (" NRMSE x100 |" if has_nrmse else "") + (
+        " identity dist | same id (<0.6) |" if has_id else "")
+    sep = "| --- | ---: | ---: |" + (" ---: |" if has_nrmse else "") + (" ---: | ---: |" if has_id else "")
+    rows = [head, sep]
+    ck = report.get("checkpoint")
+    for m in report["methods"]:
+        r = o[m]
+        name = f"Pro-UIGAN (step {ck['step']})" if m == MODEL and ck else m
+        cells = [_fmt(r["psnr"], 2), _fmt(r["ssim"], 3)]
+        if has_nrmse:
+            cells.append(_fmt(r.get("nrmse"), 2))
+        if has_id:
+            cells += [_fmt(r.get("identity_distance"), 3), _fmt(r.get("same_identity_rate"), 2)]
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    ref = report.get("ground_truth_reference")
+    if ref:
+        cells = ["—", "—", _fmt(ref["nrmse"], 2)] + (["0", "1.00"] if has_id else [])
+        rows.append("| ground-truth HR (reference) | " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
+def write_grid(path: str, rows: list[list[np.ndarray]], columns: list[str], size: int = 128,
+               pad: int = 2) -> None:
+    """PNG grid: one row per sample, one column per image (each resized to ``size`` with
+    nearest neighbour), a header with the column names."""
+    import cv2
+
+    if not rows:
+        return
+    head = 18
+    w = len(columns) * (size + pad) + pad
+    h = head + len(rows) * (size + pad) + pad
+    canvas = np.full((h, w, 3), 255, np.uint8)
+    for j, name in enumerate(columns):
+        cv2.putText(canvas, name[:20], (pad + j * (size + pad) + 2, 13), cv2.FONT_HERSHEY_PLAIN,
+                    0.8, (0, 0, 0), 1, cv2.LINE_AA)
+    for i, row in enumerate(rows):
+        for j, img in enumerate(row):
+            if img.shape[0] != size:
+                img = cv2.resize(img, (size, size), interpolation=cv2.INTER_NEAREST)
+            y, x = head + pad + i * (size + pad), pad + j * (size + pad)
+            canvas[y:y + size, x:x + size] = img
+    cv2.imwrite(path, np.ascontiguousarray(canvas[..., ::-1]))

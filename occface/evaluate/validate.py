@@ -1,0 +1,233 @@
+"""``occface validate``: the paper's tables for a checkpoint and three baselines, in one run.
+
+For every image of a split this scores, against the clean 128x128 HR ground truth:
+
+* ``bicubic``: the occluded 16x16 LR upsampled x8 with bicubic interpolation
+  (OpenCV ``INTER_CUBIC``);
+* ``telea-lr+bicubic``: OpenCV Telea inpainting of the LR (PA then SR), then bicubic;
+* ``bicubic+telea-hr``: bicubic, then Telea inpainting at HR (SR then PA);
+* the model (if a checkpoint is given): block 3's output.
+
+Outputs are quantised to uint8 (what a saved PNG holds) before scoring.  Conventions
+(docs/training.md):
+
+* PSNR and SSIM (:mod:`occface.metrics`) on [0, 255] RGB by default; the BT.601 Y channel
+  and a border crop are options; the mean of per-image values.
+* Holes for the classical inpainting: an LR pixel is inpainted when more than
+  ``lr_hole_threshold`` (default 0: any) of its resampling weight (the build's
+  ``resize_rule``) falls on missing HR pixels, i.e. when the hole's fill leaked into it.
+  At HR the inpainted region is those LR pixels' 8x8 cells (it contains the HR mask and
+  the blur around it).
+* Landmark NRMSE: dlib's 68-point shape predictor run on each output inside the face box
+  dlib's detector found on the source photo, mapped into the 128 frame with the stored
+  alignment (``meta/det_box``, ``meta/align_matrix``; the landmarks' bounding box when a
+  shard lacks them).  Error = mean point-to-point distance to the ground-truth landmarks
+  over the 68 points, divided by the ground-truth inter-ocular distance (outer eye
+  corners 36, 45), x100.  The ground-truth HR itself is scored the same way: the
+  reference row (the paper's "ground-truth HR" NRMSE).
+* Identity: Euclidean distance between dlib's ResNet face descriptors of the output and
+  of the ground truth (each computed with the shape the predictor found on that image);
+  dlib's same-person threshold is 0.6.
+
+Breakdowns: mask kind, square side (the paper's m1..m5 = 16, 24, 32, 48, 64 px, each
+side binned to the nearest), PConv hole-ratio bucket (``occface.masks.bucket_of``) and,
+when the shards have ``meta/yaw`` (Multi-PIE), yaw.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import metrics
+from ..data import LoaderConfig, ShardReader
+from ..format import shards as shards_fmt
+from ..format.canonical import to_dict
+from ..format.manifest import load_manifest, manifest_sha256
+from ..runtime import AMP_MODES
+from .baselines import BASELINES, baselines
+from .downstream import face_box, score_one
+from .inference import run_generator
+from .report import (MODEL, conventions, hole_bucket_label, markdown, square_side_bin, summarise,
+                     table_markdown, write_grid, yaw_label)
+
+__all__ = ["ValidateConfig", "validate", "table_markdown", "markdown", "BASELINES", "MODEL"]
+
+
+@dataclass(frozen=True)
+class ValidateConfig:
+    """What ``validate`` measures and how.  ``limit``: score only the first N images."""
+
+    split: str = "test"
+    y_channel: bool = False
+    crop: int = 0
+    batch_size: int = 64
+    device: str = "cpu"
+    amp: str = "none"
+    channels_last: bool = False
+    downstream: bool = True    # landmark NRMSE (dlib shape predictor)
+    identity: bool = True      # dlib face descriptor distance (needs downstream)
+    workers: int = 1           # processes for the dlib metrics
+    telea_radius_lr: float = 1.0
+    telea_radius_hr: float = 3.0
+    lr_hole_threshold: float = 0.0
+    grid_size: int = 8
+    limit: int | None = None
+
+    def __post_init__(self):
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"amp must be one of {AMP_MODES}")
+        if self.crop < 0 or self.batch_size < 1 or self.workers < 1:
+            raise ValueError("crop >= 0, batch_size >= 1 and workers >= 1 please")
+        if not 0.0 <= self.lr_hole_threshold < 1.0:
+            raise ValueError("lr_hole_threshold must be in [0, 1)")
+
+
+def _read_meta(reader) -> dict[str, list]:
+    """Per dataset item: mask_params (dict), det_box, align_matrix, yaw (or None)."""
+    cache: dict[str, dict] = {}
+    out = defaultdict(list)
+    for i in range(len(reader)):
+        path, row = reader.location(i)
+        if path not in cache:
+            m = shards_fmt.read_meta(path)
+            cache[path] = {k: m.get(k) for k in ("mask_params", "det_box", "align_matrix", "yaw")}
+        c = cache[path]
+        out["mask_params"].append(json.loads(c["mask_params"][row]) if c["mask_params"] is not None else {})
+        out["det_box"].append(None if c["det_box"] is None else c["det_box"][row])
+        out["align_matrix"].append(None if c["align_matrix"] is None else c["align_matrix"][row])
+        out["yaw"].append(None if c["yaw"] is None else float(c["yaw"][row]))
+    return out
+
+
+def validate(checkpoint: str | None, data: str, out_dir: str, cfg: ValidateConfig = ValidateConfig(),
+             *, log: Callable[[str], None] = print) -> dict:
+    """Score the checkpoint's generator (if any) and the baselines on ``cfg.split`` of the
+    build ``data``; write ``report.json``, ``report.md`` and ``grid.png`` into ``out_dir``.
+    Returns the report (the JSON's content)."""
+    import torch
+
+    from ..train.checkpoint import load_generator
+
+    manifest = load_manifest(data)
+    rule = manifest["config"]["resize_rule"]
+    g, info = (None, None)
+    methods = list(BASELINES)
+    spec0 = None
+    if checkpoint is not None:
+        g, info = load_generator(checkpoint, cfg.device)
+        if cfg.channels_last:
+            g = g.to(memory_format=torch.channels_last)
+        methods.append(MODEL)
+        if g.config.landmark_input == "gt":
+            spec0 = g.config.heatmap_specs[0]
+    reader = ShardReader(data, LoaderConfig(split=cfg.split, heatmaps=(spec0,) if spec0 else (),
+                                            dtype="uint8"))
+    n = len(reader) if cfg.limit is None else min(cfg.limit, len(reader))
+    if n == 0:
+        raise ValueError(f"split {cfg.split!r} of {data} is empty")
+    meta = _read_meta(reader)
+    has_yaw = any(y is not None for y in meta["yaw"])
+    log(f"validating {n} images of split {cfg.split!r} ({data}); methods: {', '.join(methods)}")
+
+    per: dict[str, dict[str, list]] = {k: defaultdict(list) for k in ("psnr", "ssim", "nrmse", "identity")}
+    groups = defaultdict(list)  # breakdown name -> label per image
+    model_seconds, model_images = 0.0, 0
+    grid_rows: list[list[np.ndarray]] = []
+    pool = None
+    if cfg.downstream and cfg.workers > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(cfg.workers, mp_context=mp.get_context("fork"))
+    try:
+        for start in range(0, n, cfg.batch_size):
+            idx = list(range(start, min(n, start + cfg.batch_size)))
+            b = reader.get_batch(idx)
+            lr = b["lr"].transpose(0, 2, 3, 1)       # (B, 16, 16, 3) u8
+            hr = b["hr"].transpose(0, 2, 3, 1)       # (B, 128, 128, 3) u8
+            mask = b["mask"][:, 0]
+            outs = baselines(lr, mask, rule=rule, threshold=cfg.lr_hole_threshold,
+                             radius_lr=cfg.telea_radius_lr, radius_hr=cfg.telea_radius_hr,
+                             size=hr.shape[1])
+            blocks_out = None
+            if g is not None:
+                hm = b["heatmaps"][spec0] if spec0 else None
+                dev = torch.device(cfg.device)
+                if dev.type == "cuda":
+                    torch.cuda.synchronize(dev)
+                t0 = time.perf_counter()
+                blocks_out = run_generator(g, lr, device=cfg.device, amp=cfg.amp,
+                                           channels_last=cfg.channels_last, heatmaps=hm)
+                dt = time.perf_counter() - t0
+                if start > 0 or n <= cfg.batch_size:  # the first of several batches warms up
+                    model_seconds += dt
+                    model_images += len(idx)
+                outs[MODEL] = blocks_out[2]
+            gt_t = torch.from_numpy(np.ascontiguousarray(hr.transpose(0, 3, 1, 2)))
+            for name in methods:
+                x = torch.from_numpy(np.ascontiguousarray(outs[name].transpose(0, 3, 1, 2)))
+                per["psnr"][name] += metrics.psnr(x, gt_t, y_channel=cfg.y_channel, crop=cfg.crop).tolist()
+                per["ssim"][name] += metrics.ssim(x, gt_t, y_channel=cfg.y_channel, crop=cfg.crop).tolist()
+            for k, i in enumerate(idx):
+                groups["mask kind"].append(b["mask_kind"][k])
+                groups["square side"].append(square_side_bin(meta["mask_params"][i]))
+                groups["hole ratio (PConv bucket)"].append(hole_bucket_label(mask[k]))
+                if has_yaw:
+                    groups["yaw"].append(yaw_label(meta["yaw"][i]))
+            if cfg.downstream:
+                tasks = [({m: outs[m][k] for m in methods}, hr[k],
+                          face_box(meta["det_box"][i], meta["align_matrix"][i], b["landmarks"][k]),
+                          b["landmarks"][k], cfg.identity) for k, i in enumerate(idx)]
+                run = pool.map if pool is not None else map
+                results = run(score_one, tasks)
+                for r in results:
+                    for name, (e, d) in r.items():
+                        per["nrmse"][name].append(e)
+                        if cfg.identity:
+                            per["identity"][name].append(d)
+            for k in range(len(idx)):
+                if len(grid_rows) < cfg.grid_size:
+                    row = [lr[k]] + [outs[m][k] for m in BASELINES]
+                    if blocks_out is not None:
+                        row += [blocks_out[0][k], blocks_out[1][k], blocks_out[2][k]]
+                    grid_rows.append(row + [hr[k]])
+            log(f"  {idx[-1] + 1}/{n}")
+    finally:
+        if pool is not None:
+            pool.shutdown()
+
+    report = summarise(per, groups, methods, cfg)
+    report["data"] = {"path": os.path.abspath(data), "split": cfg.split, "images": n,
+                      "manifest_sha256": manifest_sha256(data), "resize_rule": rule}
+    report["checkpoint"] = None if info is None else {
+        k: info[k] for k in ("path", "step", "stage", "manifest_sha256")}
+    if info is not None:
+        report["checkpoint"]["trained_on_same_build"] = (
+            info["manifest_sha256"] == report["data"]["manifest_sha256"])
+    report["per_image"]["key"] = [reader.key(i) for i in range(n)]
+    report["config"] = to_dict(cfg)
+    report["conventions"] = conventions(cfg)
+    if g is not None and model_images:
+        report["speed"] = {"model_images_per_s": model_images / model_seconds,
+                           "batch_size": cfg.batch_size, "device": cfg.device, "amp": cfg.amp,
+                           "note": "generator forward incl. host->device copy and uint8 output, "
+                                   "first batch excluded when there are several"}
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "report.json"), "w") as fh:
+        json.dump(report, fh, indent=1, allow_nan=True)
+    md = markdown(report)
+    with open(os.path.join(out_dir, "report.md"), "w") as fh:
+        fh.write(md)
+    columns = (["occluded LR (x8)", *BASELINES]
+               + (["block 1", "block 2", "model (block 3)"] if g is not None else []) + ["ground truth"])
+    write_grid(os.path.join(out_dir, "grid.png"), grid_rows, columns)
+    report["files"] = {k: os.path.join(out_dir, f) for k, f in
+                       (("json", "report.json"), ("markdown", "report.md"), ("grid", "grid.png"))}
+    return report

@@ -1,0 +1,104 @@
+"""The training run's configuration: :class:`TrainConfig` (frozen; its JSON is in every checkpoint)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..data.config import LoaderConfig
+from ..errors import OccfaceError
+from ..model import LossWeights, ProUIGANConfig
+from ..runtime import AMP_MODES
+
+STAGE2_TRAINS = ("block2", "blocks12")
+#: TrainConfig fields that do not change the trained weights (on one device); they may
+#: differ when a run is resumed.  Every other field must equal the checkpoint's.
+EXECUTION_FIELDS = ("device", "num_workers", "ckpt_every", "log_every", "image_every",
+                    "grid_size", "compile", "vgg16", "vgg19", "vgg_hub_dir")
+
+
+class NonFiniteLoss(OccfaceError):
+    """A loss became NaN or inf; the run stopped without writing a checkpoint."""
+
+
+class RunExists(OccfaceError, FileExistsError):
+    """The output directory already holds a run and resuming was not asked for."""
+
+
+class ConfigMismatch(OccfaceError, ValueError):
+    """``resume`` found a checkpoint written with a different config or data."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run.  Frozen; ``to_dict`` gives its JSON.
+
+    ``stage_steps``: optimiser steps of stages 1, 2, 3 (0 skips a stage).
+    ``batch_size``: the *global* batch (split evenly over the ranks).
+    ``lrs``: Adam learning rates of UI-blocks 1, 2, 3 (block 1's group includes the
+    learned landmark prior); ``lr_d`` of both discriminators (paper: not stated).
+    ``warmup_steps``: linear warm-up at the start of every stage (0: none).
+    ``loader``: ``None`` derives the paper's inputs from ``model``: the train split, the
+    model's heatmap sets, ``[-1,1]``, uint8 batches converted on the device.
+    ``heatmaps_on_device``: render the model's ground-truth heatmaps from the landmarks on
+    the training device (``occface.data.render_heatmaps_torch``, exact float32, the build's
+    sigma) instead of loading them: smaller shards, less loader work.
+    """
+
+    model: ProUIGANConfig = field(default_factory=ProUIGANConfig)
+    loss: LossWeights = field(default_factory=LossWeights)
+    loader: LoaderConfig | None = None
+    stage_steps: tuple[int, int, int] = (10_000, 10_000, 40_000)
+    batch_size: int = 64
+    lrs: tuple[float, float, float] = (1e-4, 1e-4, 1e-3)
+    lr_d: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 0
+    stage1_adversarial: bool = True
+    stage2_trains: str = "block2"
+    seed: int = 0
+    amp: str = "none"
+    channels_last: bool = False
+    no_vgg: bool = False
+    heatmaps_on_device: bool = False
+    # --- execution (EXECUTION_FIELDS): may change on resume
+    device: str = "cpu"
+    num_workers: int = 0
+    ckpt_every: int = 1000
+    log_every: int = 10
+    image_every: int = 500
+    grid_size: int = 8
+    compile: bool = False
+    vgg16: str | None = None
+    vgg19: str | None = None
+    vgg_hub_dir: str | None = None
+
+    def __post_init__(self):
+        steps = tuple(int(s) for s in self.stage_steps)
+        if len(steps) != 3 or min(steps) < 0:
+            raise ValueError(f"stage_steps must be three integers >= 0, got {self.stage_steps!r}")
+        object.__setattr__(self, "stage_steps", steps)
+        object.__setattr__(self, "lrs", tuple(float(v) for v in self.lrs))
+        object.__setattr__(self, "betas", tuple(float(v) for v in self.betas))
+        if len(self.lrs) != 3 or min(self.lrs) <= 0 or self.lr_d <= 0:
+            raise ValueError("lrs must be three positive rates and lr_d positive")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        if self.amp not in AMP_MODES:
+            raise ValueError(f"amp must be one of {AMP_MODES}, got {self.amp!r}")
+        if self.stage2_trains not in STAGE2_TRAINS:
+            raise ValueError(f"stage2_trains must be one of {STAGE2_TRAINS}")
+        if min(self.ckpt_every, self.log_every, self.image_every) < 1 or self.warmup_steps < 0:
+            raise ValueError("ckpt_every, log_every and image_every must be >= 1, warmup_steps >= 0")
+        if self.loader is None:
+            object.__setattr__(self, "loader", LoaderConfig(
+                split="train", heatmaps=() if self.heatmaps_on_device else self.model.heatmap_specs,
+                range="[-1,1]", dtype="uint8"))
+        if self.loader.range != "[-1,1]":
+            raise ValueError('the generator works on [-1, 1]: loader.range must be "[-1,1]"')
+        missing = [s for s in self.model.heatmap_specs if s not in self.loader.heatmaps]
+        if missing and not self.heatmaps_on_device:
+            raise ValueError(f"loader.heatmaps lacks the model's ground-truth heatmaps {missing}")
+
+    @property
+    def total_steps(self) -> int:
+        return sum(self.stage_steps)

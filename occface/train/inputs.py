@@ -1,0 +1,63 @@
+"""What the loop feeds on: the loader's uint8 batches, planned by step, turned into model inputs."""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import DataLoader
+
+from ..data.convert import as_torch, to_float
+from ..faces import heatmaps as heatmaps_mod
+from ..runtime import move
+from .config import TrainConfig
+from .distributed import DistContext
+from .schedule import batch_plan
+
+
+def prepare_batch(batch: dict, cfg: TrainConfig, device: torch.device, sigma: float = 1.0):
+    """A loader batch -> (lr, hr, [heatmaps per block]) float32 on ``device``, [-1, 1].
+    ``sigma``: heatmap sigma for ``cfg.heatmaps_on_device`` (the build's)."""
+    b = to_float(move(batch, device, non_blocking=device.type == "cuda"), "[-1,1]")
+    lr, hr = b["lr"], b["hr"]
+    if cfg.heatmaps_on_device:
+        hms = [heatmaps_mod.render_torch(b["landmarks"], *heatmaps_mod.parse_spec(s), sigma, hr.shape[-1])
+               for s in cfg.model.heatmap_specs]
+    else:
+        hms = [b["heatmaps"][s] for s in cfg.model.heatmap_specs]
+    if cfg.channels_last:
+        lr, hr = (t.contiguous(memory_format=torch.channels_last) for t in (lr, hr))
+        hms = [t.contiguous(memory_format=torch.channels_last) for t in hms]
+    return lr, hr, hms
+
+
+class _PlannedBatches(torch.utils.data.Dataset):
+    """DataLoader view: item ``(epoch, position, n, indices)`` -> ((epoch, position, n),
+    uint8 batch).  The epoch travels with the indices (re-masking draws that epoch's
+    masks), so one DataLoader, with one set of workers, streams across epoch boundaries."""
+
+    def __init__(self, reader):
+        self.reader = reader
+
+    def __getitem__(self, plan):
+        epoch, k, n, idx = plan
+        return (epoch, k, n), as_torch(self.reader.get_batch(list(idx), epoch))
+
+
+class _Plan:
+    def __init__(self, it):
+        self.it = it
+
+    def __iter__(self):
+        return self.it
+
+
+def loader(reader, cfg: TrainConfig, dist: DistContext, device: torch.device, epoch: int, pos: int):
+    """Iterator of ((epoch, position, batches per epoch), uint8 batch) from (epoch, pos) on."""
+    plan = _Plan(batch_plan(len(reader), cfg, dist, epoch, pos))
+    return iter(DataLoader(_PlannedBatches(reader), sampler=plan, batch_size=None,
+                           collate_fn=_unpack, num_workers=cfg.num_workers,
+                           pin_memory=device.type == "cuda",
+                           generator=torch.Generator()))  # never touches the global RNG
+
+
+def _unpack(item):
+    return item

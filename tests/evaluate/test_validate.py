@@ -1,0 +1,214 @@
+"""occface.metrics, occface.validate, occface.hallucinate and their CLIs: metric values on
+constructed inputs, cross-checks against scikit-image, the baselines, dlib NRMSE / identity
+on a real sample build, the report files."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from occface import metrics as M
+from occface.faces import resize
+from occface import train as T
+from occface.evaluate import baselines, downstream, report
+from occface.evaluate import validate as V
+from occface.model import ProUIGANConfig
+from occface_cli.main import main as cli
+
+from tests.conftest import TINY_PROUIGAN as TINY
+
+
+def nchw(img_hwc: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(img_hwc.transpose(2, 0, 1)))[None]
+
+
+@pytest.fixture(scope="module")
+def ckpt(prouigan_build, tmp_path_factory):
+    """A (barely) trained tiny generator: one stage-3 step."""
+    out = str(tmp_path_factory.mktemp("val") / "run")
+    cfg = T.TrainConfig(model=ProUIGANConfig(**TINY), stage_steps=(0, 0, 1), batch_size=4, no_vgg=True)
+    T.train(cfg, prouigan_build, out, progress=False, log=lambda s: None)
+    return os.path.join(out, "last.pt")
+
+
+# ----------------------------------------------------------------------------- metrics
+
+def test_identical_images_give_psnr_inf_and_ssim_one(astronaut):
+    x = nchw(astronaut[100:228, 180:308])
+    batch = torch.cat([x, x.flip(-1)])
+    for kw in ({}, {"y_channel": True}, {"crop": 8}):
+        assert torch.isinf(M.psnr(batch, batch, **kw)).all()
+        assert torch.equal(M.ssim(batch, batch, **kw), torch.ones(2, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("sigma", [2.0, 5.0, 10.0])
+def test_noise_of_known_variance_gives_the_known_psnr(sigma):
+    g = torch.Generator().manual_seed(int(sigma))
+    clean = torch.full((8, 3, 128, 128), 128.0, dtype=torch.float64)  # mid-grey: no clipping
+    noisy = clean + sigma * torch.randn(clean.shape, generator=g, dtype=torch.float64)
+    assert noisy.min() > 0 and noisy.max() < 255
+    p = M.psnr(noisy, clean)
+    assert p.shape == (8,)
+    # 10·log10(255²/σ²); the sample variance of 49,152 values per image is within ~0.6 %
+    # (0.03 dB, one standard deviation), and the mean of 8 images within 0.01 dB
+    assert p.mean().item() == pytest.approx(M.expected_psnr(sigma), abs=0.05)
+    assert M.expected_psnr(sigma) == pytest.approx(20 * math.log10(255 / sigma))
+    emp = (noisy - clean).square().flatten(1).mean(1)
+    torch.testing.assert_close(p, 10 * torch.log10(255.0 ** 2 / emp))
+
+
+def test_ssim_and_y_channel_match_scikit_image(astronaut):
+    from skimage.color import rgb2ycbcr
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(0)
+    a = astronaut[60:188, 160:288]
+    noisy = np.clip(a + rng.normal(0, 12, a.shape), 0, 255).astype(np.uint8)
+    blurred = cv2.GaussianBlur(a, (7, 7), 2)
+    kw = dict(data_range=255, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
+    for b in (noisy, blurred):
+        ref = structural_similarity(a, b, channel_axis=-1, **kw)
+        assert M.ssim(nchw(a), nchw(b)).item() == pytest.approx(ref, abs=1e-9)
+        ya, yb = rgb2ycbcr(a)[..., 0], rgb2ycbcr(b)[..., 0]
+        torch.testing.assert_close(M.rgb_to_y(nchw(a).double())[0, 0], torch.from_numpy(ya))
+        assert M.ssim(nchw(a), nchw(b), y_channel=True).item() == pytest.approx(
+            structural_similarity(ya, yb, **kw), abs=1e-9)
+    # crop = scoring the cropped images
+    c = 8
+    assert M.psnr(nchw(a), nchw(noisy), crop=c).item() == pytest.approx(
+        M.psnr(nchw(a[c:-c, c:-c]), nchw(noisy[c:-c, c:-c])).item())
+    with pytest.raises(ValueError, match="crop"):
+        M.psnr(nchw(a), nchw(a), crop=64)
+
+
+# ----------------------------------------------------------------------------- baselines, dlib helpers
+
+def test_lr_holes_are_the_lr_pixels_the_fill_leaked_into():
+    mask = np.zeros((2, 128, 128), np.uint8)
+    mask[0, 40:56, 64:80] = 1  # a 16 px square on 8-px cell boundaries
+    holes = baselines.lr_hole_mask(mask, 16, "bilinear-aa")
+    assert holes[1].sum() == 0
+    # any LR pixel whose weight touches the hole: exactly where a zero fill changes the LR
+    white = np.full((128, 128, 3), 255, np.uint8)
+    filled = white.copy()
+    filled[mask[0] == 1] = 0
+    diff = (resize.resize(white, 16) != resize.resize(filled, 16)).any(-1)
+    np.testing.assert_array_equal(holes[0].astype(bool), diff)
+    lr = resize.resize(np.stack([filled, white]), 16)
+    out = baselines.baselines(lr, mask)
+    assert set(out) == set(baselines.BASELINES)
+    assert all(v.shape == (2, 128, 128, 3) and v.dtype == np.uint8 for v in out.values())
+    np.testing.assert_array_equal(out["bicubic"][0], cv2.resize(lr[0], (128, 128), interpolation=cv2.INTER_CUBIC))
+    # no hole: the inpainting baselines are plain bicubic
+    np.testing.assert_array_equal(out["telea-lr+bicubic"][1], out["bicubic"][1])
+    np.testing.assert_array_equal(out["bicubic+telea-hr"][1], out["bicubic"][1])
+    # with a hole, Telea brightens the black square
+    assert out["telea-lr+bicubic"][0].mean() > out["bicubic"][0].mean()
+    assert out["bicubic+telea-hr"][0].mean() > out["bicubic"][0].mean()
+
+
+def test_nrmse_and_face_box():
+    gt = np.zeros((68, 2))
+    gt[:, 0] = np.linspace(20, 100, 68)
+    gt[:, 1] = 60
+    iod = abs(gt[45, 0] - gt[36, 0])
+    assert downstream.nrmse(gt, gt) == 0
+    assert downstream.nrmse(gt + [3, 4], gt) == pytest.approx(5 / iod * 100)
+    eye = np.array([[1.0, 0, 0], [0, 1, 0]])
+    assert downstream.face_box([10, 20, 90, 100], eye, gt) == (10, 20, 90, 100)
+    half = np.array([[0.5, 0, 4], [0, 0.5, 0]])
+    assert downstream.face_box([10, 20, 90, 100], half, gt) == (9, 10, 49, 50)
+    assert downstream.face_box(None, None, gt) == (20, 60, 100, 60)
+
+
+# ----------------------------------------------------------------------------- validate on a real build
+
+def test_validate_reports_model_and_baselines_side_by_side(prouigan_build, ckpt, tmp_path):
+    out = str(tmp_path / "report")
+    rep = V.validate(ckpt, prouigan_build, out, V.ValidateConfig(batch_size=4), log=lambda s: None)
+    assert rep["methods"] == ["bicubic", "telea-lr+bicubic", "bicubic+telea-hr", "model"]
+    n = rep["data"]["images"]
+    assert n == 10 and rep["data"]["split"] == "test"
+    for m in rep["methods"]:
+        row = rep["overall"][m]
+        assert row["n"] == n and 5 < row["psnr"] < 40 and 0 < row["ssim"] < 1
+        assert row["nrmse"] > 0 and row["identity_distance"] > 0
+        assert len(rep["per_image"]["psnr"][m]) == n
+    # the ground-truth HR is the reference row: dlib on the clean face
+    ref = rep["ground_truth_reference"]["nrmse"]
+    assert 0 < ref < 5
+    assert all(rep["overall"][m]["nrmse"] > ref for m in rep["methods"])
+    assert rep["checkpoint"]["step"] == 1 and rep["checkpoint"]["trained_on_same_build"]
+    assert set(rep["breakdowns"]) == {"mask kind", "square side", "hole ratio (PConv bucket)"}
+    assert set(rep["breakdowns"]["mask kind"]) == {"square"}
+    sides = rep["breakdowns"]["square side"]
+    assert set(sides) <= {f"m{k + 1} ({s})" for k, s in enumerate(report.SQUARE_SIDES)}
+    assert sum(row["bicubic"]["n"] for row in sides.values()) == n
+    assert rep["speed"]["model_images_per_s"] > 0
+    # files
+    on_disk = json.load(open(os.path.join(out, "report.json")))
+    assert on_disk["overall"].keys() == rep["overall"].keys()
+    md = open(os.path.join(out, "report.md")).read()
+    for name in ("| bicubic |", "| telea-lr+bicubic |", "| bicubic+telea-hr |", "| Pro-UIGAN (step 1) |",
+                 "| ground-truth HR (reference) |", "## By square side"):
+        assert name in md
+    grid = cv2.imread(os.path.join(out, "grid.png"))
+    assert grid.shape == (18 + 8 * 130 + 2, 8 * 130 + 2, 3)  # LR, 3 baselines, blocks 1-3, GT
+
+
+def test_validate_options_and_baselines_only(prouigan_build, tmp_path):
+    rep = V.validate(None, prouigan_build, str(tmp_path / "b"),
+                     V.ValidateConfig(y_channel=True, crop=4, downstream=False, limit=5),
+                     log=lambda s: None)
+    assert rep["methods"] == list(baselines.BASELINES) and rep["data"]["images"] == 5
+    assert rep["ground_truth_reference"] is None and "nrmse" not in rep["overall"]["bicubic"]
+    assert "Y channel" in rep["conventions"]["psnr"] and "4-px border crop" in rep["conventions"]["psnr"]
+    rgb = V.validate(None, prouigan_build, str(tmp_path / "c"), V.ValidateConfig(downstream=False, limit=5),
+                     log=lambda s: None)
+    assert rep["overall"]["bicubic"]["psnr"] != rgb["overall"]["bicubic"]["psnr"]
+
+
+def test_cli_validate_prints_the_table(prouigan_build, ckpt, tmp_path):
+    out = str(tmp_path / "cli")
+    r = CliRunner().invoke(cli, ["validate", "--checkpoint", ckpt, "--data", prouigan_build, "--split", "test",
+                                 "--out", out, "--device", "cpu", "--no-identity", "--limit", "4",
+                                 "--workers", "2"])
+    assert r.exit_code == 0, r.output
+    for name in ("| bicubic |", "| telea-lr+bicubic |", "| bicubic+telea-hr |", "Pro-UIGAN (step 1)",
+                 "NRMSE", "images/s"):
+        assert name in r.stdout
+    assert "identity" not in r.stdout
+    assert os.path.exists(os.path.join(out, "report.md"))
+
+
+# ----------------------------------------------------------------------------- hallucinate
+
+def test_hallucinate_from_lr_images_and_from_photo_plus_mask(prouigan_build, ckpt, tmp_path):
+    import h5py
+
+    with h5py.File(os.path.join(prouigan_build, "shards", "shard-00000.h5"), "r") as f:
+        lr, hr, mask = f["lr"][0], f["hr"][0], f["mask"][0]
+    lr_path, hr_path, mask_path = (str(tmp_path / n) for n in ("face_lr.png", "photo.png", "mask.png"))
+    cv2.imwrite(lr_path, lr[..., ::-1])
+    cv2.imwrite(hr_path, hr[..., ::-1])
+    cv2.imwrite(mask_path, mask * 255)
+    out = str(tmp_path / "out")
+    r = CliRunner().invoke(cli, ["hallucinate", lr_path, "--checkpoint", ckpt, "--out", out, "--hr", hr_path,
+                                 "--mask", mask_path, "--stages", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    a = cv2.imread(os.path.join(out, "face_lr.png"))
+    assert a.shape == (128, 128, 3)
+    assert cv2.imread(os.path.join(out, "face_lr_block1.png")).shape == (32, 32, 3)
+    assert cv2.imread(os.path.join(out, "photo_block2.png")).shape == (64, 64, 3)
+    # the photo + mask path rebuilds the build's LR exactly (zero fill, bilinear-aa)
+    np.testing.assert_array_equal(cv2.imread(os.path.join(out, "photo_lr.png"))[..., ::-1], lr)
+    np.testing.assert_array_equal(cv2.imread(os.path.join(out, "photo.png")), a)
+    r = CliRunner().invoke(cli, ["hallucinate", hr_path, "--checkpoint", ckpt, "--out", out, "--device", "cpu"])
+    assert r.exit_code != 0 and "16x16" in r.output

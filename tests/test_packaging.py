@@ -1,0 +1,33 @@
+"""The installed package holds every package of the source tree."""
+
+from __future__ import annotations
+
+import configparser
+import os
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _listed() -> set[str]:
+    cfg = configparser.ConfigParser()
+    cfg.read(os.path.join(ROOT, "setup.cfg"))
+    return {p.strip() for p in cfg["options"]["packages"].split("\n") if p.strip()}
+
+
+def test_setup_cfg_lists_every_library_package():
+    found = set()
+    for dirpath, dirnames, filenames in os.walk(os.path.join(ROOT, "occface")):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+        if "__init__.py" in filenames:
+            found.add(os.path.relpath(dirpath, ROOT).replace(os.sep, "."))
+    listed = _listed()
+    assert found, "no packages found under occface/"
+    assert found - listed == set(), f"packages missing from setup.cfg: {sorted(found - listed)}"
+    assert {p for p in listed if p.startswith("occface.") or p == "occface"} - found == set()
+
+
+def test_no_folder_under_occface_lacks_an_init():
+    for dirpath, dirnames, filenames in os.walk(os.path.join(ROOT, "occface")):
+        dirnames[:] = [d for d in dirnames if d != "__pycache__" and not d.startswith(".")]
+        if any(f.endswith(".py") for f in filenames):
+            assert "__init__.py" in filenames, f"{dirpath} holds modules but no __init__.py"
