@@ -43,6 +43,9 @@ def mask_spec_from_option(text: str, option: str = "--mask"):
 @click.option("--detector", type=click.Choice(DETECTORS), default=None,
               help="Face detector [default: hog; hog+cnn for --db multipie, whose profile poses defeat HOG].")
 @click.option("--hog-upsample", default="0,1", show_default=True, help="HOG upsample levels tried in turn until a face is found.")
+@click.option("--detect-max-side", "detect_max_side", type=click.IntRange(min=0), default=None,
+              help="HOG scans a copy of at most this longer side first, then falls back to full resolution "
+                   "[default: 640; 0 = scan the photo itself, as builds before this option did].")
 @click.option("--multi-face", type=click.Choice(MULTI_FACE), default="largest", show_default=True)
 @click.option("--min-face", default=0, show_default=True, help="Reject faces whose box is smaller (px).")
 @click.option("--margin", default=0.2, show_default=True, help="Template margin (occface-5pt-v1).")
@@ -59,8 +62,8 @@ def mask_spec_from_option(text: str, option: str = "--mask"):
                    "celeba-hq: split=official|identity|paper|paper-index; helen: split=official|paper augment=x8). "
                    "See manifests/README.md.")
 @click.option("--progress/--no-progress", default=None, help="tqdm bar (default: when stderr is a terminal).")
-def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, detector, hog_upsample, multi_face,
-          min_face, margin, mask_text, fill, heatmaps, sigma, resize_rule, identity_from_parent, test_fraction,
+def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, detector, hog_upsample,
+          detect_max_side, multi_face, min_face, margin, mask_text, fill, heatmaps, sigma, resize_rule, identity_from_parent, test_fraction,
           db_options, progress):
     """Build HDF5 shards of occluded LR / clean HR pairs from a face database."""
     if db_name == "sample" and root:
@@ -71,10 +74,11 @@ def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, 
     try:
         source = db_mod.open_database(db_name, root, db_options, test_fraction=test_fraction,
                                       identity_from_parent=identity_from_parent)
+        detect_fields = {} if detect_max_side is None else {"max_side": detect_max_side}
         cfg = build_mod.BuildConfig(
             detect=db_mod.detect_config(db_name, detector,
                                         hog_upsample=tuple(int(u) for u in hog_upsample.split(",")),
-                                        multi_face=multi_face, min_face_px=min_face),
+                                        multi_face=multi_face, min_face_px=min_face, **detect_fields),
             align=AlignConfig(margin=margin),
             mask=mask_spec_from_option(mask_text),
             fill=FillConfig(mode=fill),

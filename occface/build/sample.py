@@ -54,6 +54,7 @@ def make_sample(rgb: np.ndarray, face, key: str, cfg: BuildConfig) -> dict:
             "fill": json.dumps(fill, sort_keys=True),
             "detector": face.detector,
             "det_upsample": face.upsample,
+            "det_scale": face.scale,
             "det_score": face.score,
             "det_box": face.box,
             "align_matrix": m,

@@ -35,6 +35,7 @@ BASE_META = {
     "num_faces": (np.int16, ()),
     "detector": (STR, ()),
     "det_upsample": (np.int8, ()),
+    "det_scale": (np.float32, ()),
     "det_score": (np.float32, ()),
     "det_box": (np.float32, (4,)),
     "align_matrix": (np.float64, (2, 3)),
