@@ -11,6 +11,7 @@ import click
 from occface import build as build_mod
 from occface import db as db_mod
 from occface import masks
+from occface.bench.build import VARIANTS as BENCH_VARIANTS
 from occface.errors import OccfaceError
 from occface.faces.align import AlignConfig
 from occface.faces.detect import DETECTORS, MULTI_FACE
@@ -151,10 +152,23 @@ def join(out_dir, part_dirs):
 @click.option("--rounds", default=3, show_default=True, help="Interleaved repetitions; the fastest is kept.")
 @click.option("--out", default=None, help="Scratch directory (default: a temp dir).")
 @click.option("--workers", "worker_list", default="1,2", show_default=True, help="Worker counts to time.")
-def bench_build(root, limit, rounds, out, worker_list):
-    """Pipeline cost vs bare dlib detect+landmarks on the same photos, and worker scaling."""
+@click.option("--variants", "variant_list", default="", show_default=True,
+              help="Other configs timed at one worker, comma-separated: " + ", ".join(f"{k} ({v[0]})" for k, v in BENCH_VARIANTS.items())
+                   + ", detect-max-side-<N> (another bound).")
+@click.option("--truth", type=click.Choice(["pts"]), default=None,
+              help="Score every build against the 68-point .pts file beside each photo (Helen / 300-W).")
+@click.option("--crops", type=click.Choice(["tight", "tight-dark"]), default=None,
+              help="Run on tight crops of the photos (tight-dark: one side darkened), scored against the "
+                   "full-photo landmarks.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the crops' random darkening.")
+def bench_build(root, limit, rounds, out, worker_list, variant_list, truth, crops, seed):
+    """Pipeline cost vs bare dlib detect+landmarks on the same photos, worker scaling, variants, accuracy."""
     from occface.bench import build as bb
 
-    res = bb.run(root, limit=limit, workers=[int(w) for w in worker_list.split(",")], scratch=out, rounds=rounds,
-                 log=click.echo)
+    try:
+        res = bb.run(root, limit=limit, workers=[int(w) for w in worker_list.split(",")], scratch=out,
+                     rounds=rounds, log=click.echo, variants=tuple(v for v in variant_list.split(",") if v),
+                     truth=truth, crops=crops, seed=seed)
+    except (ValueError, OccfaceError) as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(res, indent=1))

@@ -8,6 +8,17 @@ shards on disk, hashing and the manifest.  Both run in this process, one after
 the other, on the same photos, so the ratio transfers across machines.  Each configuration
 is timed ``rounds`` times, interleaved, and the fastest round is kept: on a
 shared machine the minimum is the estimate least disturbed by other work.
+
+Variants (``variants``): other configurations timed at one worker in the same rounds, each the
+default config with one change (:data:`VARIANTS`), e.g. ``detect-max-side-0`` (HOG on the photo
+itself, as builds before the bounded detection copy) or ``aligned``.
+
+Accuracy (``truth="pts"``, or ``crops``): every timed configuration's build is scored against
+reference landmarks with :mod:`.landmarks` (detection rate and outer-eye-corner NRMSE).  With
+``truth="pts"`` the photos are the image files of ``root`` that have a 68-point ``.pts`` file
+beside them (Helen / 300-W style), and the references are those files.  With ``crops`` the photos
+are tight crops made from ``root``'s photos by :mod:`.crops`, and the references are the
+full-photo landmarks mapped into each crop (plus the ``.pts`` ground truth when ``truth`` is set).
 """
 
 from __future__ import annotations
@@ -18,22 +29,52 @@ import shutil
 import tempfile
 import time
 
+import dataclasses
+
 import numpy as np
 
 from ..build import BuildConfig, build
 from ..db.folder import FolderSource
 from ..faces import dlib_models
 from ..faces.decode import decode_image
+from . import landmarks as lm_acc
+
+#: name -> (what it changes, the change applied to the default config)
+VARIANTS = {
+    "detect-max-side-0": ("HOG scans the photo itself at every step (no bounded detection copy)",
+                          lambda c: dataclasses.replace(c, detect=dataclasses.replace(c.detect, max_side=0))),
+    "hog+cnn": ("the CNN detector when HOG finds nothing",
+                lambda c: dataclasses.replace(c, detect=dataclasses.replace(c.detect, detector="hog+cnn"))),
+}
 
 
-def _subset(root: str, limit: int, dest: str) -> list[str]:
-    """Symlink the first ``limit`` files (sorted walk) of ``root`` into ``dest``, keeping folders."""
+def variant_config(name: str, cfg: BuildConfig) -> BuildConfig:
+    """The default config with variant ``name`` applied: a :data:`VARIANTS` entry or ``detect-max-side-<N>``."""
+    if name in VARIANTS:
+        return VARIANTS[name][1](cfg)
+    head, _, n = name.rpartition("-")
+    if head == "detect-max-side" and n.isdigit():
+        return dataclasses.replace(cfg, detect=dataclasses.replace(cfg.detect, max_side=int(n)))
+    raise ValueError(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}, detect-max-side-<N>")
+
+
+IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".ppm")
+
+
+def _subset(root: str, limit: int, dest: str, with_pts: bool = False) -> list[str]:
+    """Symlink the first ``limit`` files (sorted walk) of ``root`` into ``dest``, keeping folders.
+
+    ``with_pts``: only image files that have a ``.pts`` file beside them."""
     files = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         for fn in sorted(filenames):
-            if not fn.startswith("."):
-                files.append(os.path.relpath(os.path.join(dirpath, fn), root))
+            if fn.startswith("."):
+                continue
+            if with_pts and not (fn.lower().endswith(IMAGE_EXT)
+                                 and os.path.isfile(os.path.join(dirpath, os.path.splitext(fn)[0] + ".pts"))):
+                continue
+            files.append(os.path.relpath(os.path.join(dirpath, fn), root))
         if len(files) >= limit:
             break
     files = sorted(files)[:limit]
@@ -56,51 +97,108 @@ def baseline_seconds(photos: list[np.ndarray]) -> tuple[float, int]:
     return time.perf_counter() - t, found
 
 
+def _references(root: str, photos_dir: str, files: list[str], truth: str | None, crops: str | None,
+                seed: int, log) -> tuple[str, list[str], dict, dict]:
+    """(photo folder, files, {name: {source: (68, 2) reference}}, crop summary) for the run."""
+    refs: dict[str, dict] = {}
+    if truth == "pts":
+        refs["truth"] = {rel: lm_acc.read_pts(os.path.join(root, os.path.splitext(rel)[0] + ".pts")) for rel in files}
+    if not crops:
+        return photos_dir, files, refs, {}
+    from . import crops as crop_mod
+
+    crops_dir = os.path.join(os.path.dirname(photos_dir), "crops")
+    shutil.rmtree(crops_dir, ignore_errors=True)
+    made = crop_mod.make_tight_crops(photos_dir, files, crops_dir, darken=(crops == "tight-dark"), seed=seed,
+                                     truth=refs.get("truth"))
+    log(f"crops: {len(made['crops'])} {crops} crops of {len(files)} photos ({made['skipped']} without a "
+        f"full-photo face skipped)")
+    names = sorted(made["crops"])
+    refs = {"full-photo": {n: made["crops"][n]["full_photo"] for n in names}}
+    if truth == "pts":
+        refs["truth"] = {n: made["crops"][n]["truth"] for n in names}
+    return crops_dir, names, refs, {k: v for k, v in made.items() if k != "crops"}
+
+
 def run(root: str, limit: int = 1024, workers: list[int] = (1, 2), scratch: str | None = None,
-        rounds: int = 3, log=print) -> dict:
+        rounds: int = 3, log=print, variants: tuple[str, ...] = (), truth: str | None = None,
+        crops: str | None = None, seed: int = 0) -> dict:
+    """Time the baseline, the default pipeline at each worker count and each variant (one worker).
+
+    ``truth``: ``"pts"`` = score against the ``.pts`` files beside the photos; ``crops``:
+    ``"tight"`` or ``"tight-dark"`` = run on tight crops of the photos (see :mod:`.crops`).
+    """
+    cfg = BuildConfig()  # the default config, as `occface build` uses it
+    configs = {f"default-w{w}": (cfg, w) for w in workers}
+    configs.update({v: (variant_config(v, cfg), min(workers)) for v in variants})
+    if truth not in (None, "pts") or crops not in (None, "tight", "tight-dark"):
+        raise ValueError("truth must be 'pts' and crops 'tight' or 'tight-dark'")
     tmp = scratch or tempfile.mkdtemp(prefix="occface-bench-")
+    load_start = os.getloadavg()
     try:
         photos_dir = os.path.join(tmp, "photos")
         shutil.rmtree(photos_dir, ignore_errors=True)
-        files = _subset(root, limit, photos_dir)
+        files = _subset(root, limit, photos_dir, with_pts=truth == "pts")
+        if not files:
+            raise ValueError(f"no photos under {root}" + (" with a .pts file beside them" if truth else ""))
         dlib_models.hog_detector()
         dlib_models.shape_predictor68()
+        photos_dir, files, refs, crop_info = _references(root, photos_dir, files, truth, crops, seed, log)
         photos = []
         for rel in files:
             try:
                 photos.append(decode_image(os.path.join(photos_dir, rel))[0])
             except ValueError:
                 pass
-        cfg = BuildConfig()  # the default config, as `occface build` uses it
-        base_s, times, m = float("inf"), {w: float("inf") for w in workers}, None
+        base_s, times, totals = float("inf"), {k: float("inf") for k in configs}, {}
         for r in range(rounds):
             b, found = baseline_seconds(photos)
             base_s = min(base_s, b)
             log(f"round {r + 1}: baseline (dlib HOG + 68 points, {len(photos)} photos, {found} faces) "
                 f"{1e3 * b / len(photos):.2f} ms/photo")
-            for w in workers:
-                out = os.path.join(tmp, f"build-w{w}")
+            for name, (c, w) in configs.items():
+                out = os.path.join(tmp, f"build-{name}")
                 shutil.rmtree(out, ignore_errors=True)
                 t = time.perf_counter()
-                m = build(FolderSource(photos_dir), cfg, out, workers=w, progress=False, log=lambda s: None)
+                m = build(FolderSource(photos_dir), c, out, workers=w, progress=False, log=lambda s: None)
                 dt = time.perf_counter() - t
-                times[w] = min(times[w], dt)
-                log(f"round {r + 1}: pipeline, {w} worker(s): {1e3 * dt / len(files):.2f} ms/photo "
+                times[name] = min(times[name], dt)
+                totals[name] = m["totals"]
+                label = f"pipeline, {w} worker(s)" if name.startswith("default-") else f"variant {name}, {w} worker(s)"
+                log(f"round {r + 1}: {label}: {1e3 * dt / len(files):.2f} ms/photo "
                     f"({m['totals']['samples']} samples, {m['totals']['rejected']} rejected)")
         w0 = min(workers)
+        d0 = times[f"default-w{w0}"]
         res = {
             "photos": len(files),
             "rounds": rounds,
-            "samples": m["totals"]["samples"],
+            "samples": totals[f"default-w{w0}"]["samples"],
             "cpu": platform.processor() or platform.machine(),
             "cores_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "load_average_start_end": [round(load_start[0], 2), round(os.getloadavg()[0], 2)],
             "baseline_ms_per_photo": round(1e3 * base_s / len(photos), 3),
-            "pipeline_ms_per_photo": {w: round(1e3 * t / len(files), 3) for w, t in times.items()},
-            f"pipeline_over_baseline_{w0}_worker": round(times[w0] / base_s, 3),
+            "pipeline_ms_per_photo": {w: round(1e3 * times[f"default-w{w}"] / len(files), 3) for w in workers},
+            f"pipeline_over_baseline_{w0}_worker": round(d0 / base_s, 3),
         }
         for w in workers:
             if w != w0:
-                res[f"speedup_{w0}_to_{w}_workers"] = round(times[w0] / times[w], 3)
+                res[f"speedup_{w0}_to_{w}_workers"] = round(d0 / times[f"default-w{w}"], 3)
+        for v in variants:
+            res.setdefault("variants", {})[v] = {
+                "ms_per_photo": round(1e3 * times[v] / len(files), 3),
+                "over_baseline": round(times[v] / base_s, 3),
+                "default_speedup": round(times[v] / d0, 3),  # > 1: the default build is that many times faster
+                "samples": totals[v]["samples"],
+            }
+        if crop_info:
+            res["crops"] = crop_info
+        for ref_name, ref in refs.items():
+            scored = {name: lm_acc.build_accuracy(os.path.join(tmp, f"build-{name}"), ref)
+                      for name in [f"default-w{w0}", *variants]}
+            res.setdefault("accuracy", {})[ref_name] = {
+                "per_config": {k: {f: v for f, v in a.items() if f != "per_photo"} for k, a in scored.items()},
+                "nrmse_on_common_photos": lm_acc.common_nrmse(scored),
+            }
         return res
     finally:
         if scratch is None:

@@ -14,7 +14,7 @@ import numpy as np
 from .. import masks
 from ..db.base import Record, Source
 from ..faces import heatmaps, resize
-from ..faces.align import alignment_matrix, transform_points, warp
+from ..faces.align import align_crop, alignment_matrix, transform_points
 from ..faces.decode import DecodeError
 from ..faces.detect import detect_faces, select_faces, with_landmarks
 from ..faces.occlude import apply_fill, sample_fill
@@ -25,7 +25,7 @@ from .config import BuildConfig
 def make_sample(rgb: np.ndarray, face, key: str, cfg: BuildConfig) -> dict:
     """One training pair from one detected face.  Pure given (rgb, face, key, cfg)."""
     m = alignment_matrix(face.landmarks, cfg.align)
-    hr, prefilter = warp(rgb, m, cfg.align)
+    hr, prefilter, pad_fraction = align_crop(rgb, m, cfg.align)
     lm = transform_points(m, face.landmarks).astype(np.float32)
     mask_params, mask = masks.sample_mask(cfg.mask, rng_for(cfg.seed, key, "mask"), lm, cfg.hr_size)
     # only the noise fill draws anything; skip building its generator otherwise (~30 us)
@@ -59,6 +59,7 @@ def make_sample(rgb: np.ndarray, face, key: str, cfg: BuildConfig) -> dict:
             "det_box": face.box,
             "align_matrix": m,
             "align_prefilter": prefilter,
+            "pad_fraction": pad_fraction,
         },
     }
 

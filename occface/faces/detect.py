@@ -18,10 +18,11 @@ steps, stopping at the first that finds a face:
    (exactly the search made with ``max_side = 0``);
 3. the CNN detector, when the detector is ``hog+cnn``.
 
-The detection copy is the photo area-averaged (``cv2.INTER_AREA``) so that
-its longer side is ``max_side``, and a single channel when the photo's three
-channels are equal (a greyscale photo: no colour to lose, and dlib's HOG runs
-~15 % faster on one channel).  Boxes found on the copy are mapped back to
+The detection copy is the photo reduced so that its longer side is
+``max_side`` (area-averaged by an integer factor, then bilinear by less than
+2x: :func:`bounded_copy`).  With ``max_side > 0`` HOG scans a single channel
+at every step when the photo's three channels are equal (a greyscale photo:
+no colour to lose, and dlib's HOG runs ~15 % faster on one channel).  Boxes found on the copy are mapped back to
 source pixels exactly (:func:`map_box`); the 68-point predictor always runs on
 the full-resolution photo, so landmarks and the aligned crop are as sharp as
 with ``max_side = 0``.  ``Face.scale`` (``meta/det_scale``) records which
@@ -112,17 +113,28 @@ def single_channel(rgb: np.ndarray) -> np.ndarray:
 
 
 def bounded_copy(img: np.ndarray, max_side: int) -> tuple[np.ndarray, float, float]:
-    """``(copy, sx, sy)``: ``img`` area-averaged so that its longer side is ``max_side`` (``img`` itself,
-    with scales 1, when it is not larger).  ``sx = W' / W`` and ``sy = H' / H`` are the exact per-axis
-    scales of the copy (the shorter side is rounded to whole pixels)."""
+    """``(copy, sx, sy)``: ``img`` reduced so that its longer side is ``max_side`` (``img`` itself, with
+    scales 1, when it is not larger).
+
+    Two steps, both exact in geometry: area averaging by the integer factor ``k = L // max_side``
+    (L = longer side) over the largest whole ``k x k`` blocks (the last ``< k`` rows / columns are
+    left out), then bilinear to the final size (a ratio in (0.5, 1], where bilinear does not alias;
+    OpenCV's general area resampling costs ~3x more on 2000 px photos).  The copy covers source
+    pixels ``[0, W' / sx) x [0, H' / sy)`` in pixel-edge coordinates: ``sx = W' / (k * (W // k))``
+    and ``sy = H' / (k * (H // k))`` are the exact per-axis scales.
+    """
     h, w = img.shape[:2]
     if not max_side or max(h, w) <= max_side:
         return img, 1.0, 1.0
-    s = max_side / max(h, w)
-    w2 = max_side if w >= h else max(1, int(round(w * s)))
-    h2 = max_side if h > w else max(1, int(round(h * s)))
-    copy = cv2.resize(img, (w2, h2), interpolation=cv2.INTER_AREA)
-    return copy, w2 / w, h2 / h
+    k = max(h, w) // max_side
+    h1, w1 = h // k, w // k
+    small = img if k == 1 else cv2.resize(img[: h1 * k, : w1 * k], (w1, h1), interpolation=cv2.INTER_AREA)
+    s = max_side / max(h1, w1)
+    w2 = max_side if w1 >= h1 else max(1, int(round(w1 * s)))
+    h2 = max_side if h1 >= w1 else max(1, int(round(h1 * s)))
+    if (w2, h2) != (w1, h1):
+        small = cv2.resize(small, (w2, h2), interpolation=cv2.INTER_LINEAR)
+    return small, w2 / (k * w1), h2 / (k * h1)
 
 
 def map_box(rect: tuple[int, int, int, int], sx: float, sy: float) -> tuple[float, float, float, float]:

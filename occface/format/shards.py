@@ -40,6 +40,7 @@ BASE_META = {
     "det_box": (np.float32, (4,)),
     "align_matrix": (np.float64, (2, 3)),
     "align_prefilter": (np.int16, ()),
+    "pad_fraction": (np.float32, ()),
     "mask_kind": (STR, ()),
     "mask_params": (STR, ()),
     "hole_ratio": (np.float32, ()),

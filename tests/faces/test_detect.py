@@ -109,16 +109,18 @@ def test_box_mapping_from_the_bounded_copy_is_exact(astronaut):
     assert found[0].scale == pytest.approx(1 / 3) and found[0].upsample == 0 and found[0].score == small[0].score
 
 
-@pytest.mark.parametrize("shape", [(1000, 1000), (733, 1291), (1291, 733)])
+@pytest.mark.parametrize("shape", [(1000, 1000), (733, 1291), (1291, 733), (2001, 1500), (600, 1600)])
 def test_bounded_copy_scales_and_box_edges_are_consistent(shape):
     from occface.faces.detect import bounded_copy, map_box
 
     img = np.zeros((*shape, 3), np.uint8)
     copy, sx, sy = bounded_copy(img, 512)
     h2, w2 = copy.shape[:2]
-    assert max(h2, w2) == 512 and (sx, sy) == (w2 / shape[1], h2 / shape[0])
-    # the copy's whole frame maps onto the photo's whole frame; a box maps linearly on pixel edges
-    assert map_box((0, 0, w2 - 1, h2 - 1), sx, sy) == pytest.approx((0, 0, shape[1] - 1, shape[0] - 1))
+    k = max(shape) // 512
+    assert max(h2, w2) == 512 and (sx, sy) == (w2 / (k * (shape[1] // k)), h2 / (k * (shape[0] // k)))
+    # the copy's whole frame maps onto the photo's whole k x k blocks; a box maps linearly on pixel edges
+    assert map_box((0, 0, w2 - 1, h2 - 1), sx, sy) == pytest.approx(
+        (0, 0, k * (shape[1] // k) - 1, k * (shape[0] // k) - 1))
     x0, y0, x1, y1 = map_box((100, 50, 199, 149), sx, sy)
     assert (x0 * sx, y0 * sy, (x1 + 1) * sx, (y1 + 1) * sy) == pytest.approx((100, 50, 200, 150))
     assert bounded_copy(img, 0)[0] is img and bounded_copy(img, max(shape))[0] is img
@@ -150,7 +152,7 @@ def test_fallback_order_is_followed_and_recorded(astronaut, lfw_faces):
         "tiny.png": _canvas(cv2.resize(lfw_faces[1], (60, 60), interpolation=cv2.INTER_AREA), (700, 1400), (300, 600)),
     }
     src = ArraySource(photos)
-    want = {"big.png": (640 / 1600, 0), "mid.png": (1.0, 0), "tiny.png": (1.0, 1)}
+    want = {"big.png": (640 / (2 * 800), 0), "mid.png": (1.0, 0), "tiny.png": (1.0, 1)}
     for name, (scale, up) in want.items():
         got, rej = process_record(Record(key=f"arrays:{name}", source=name), src, BuildConfig(detect=cfg))
         assert rej is None, (name, rej)
@@ -177,7 +179,7 @@ def test_a_2000px_photo_gives_the_landmarks_of_a_full_resolution_detection(astro
     src = ArraySource({"big.png": big})
     rec = Record(key="arrays:big.png", source="big.png")
     fast, rej = process_record(rec, src, BuildConfig())
-    assert rej is None and fast[0]["meta"]["det_scale"] == pytest.approx(640 / 2048)
+    assert rej is None and fast[0]["meta"]["det_scale"] == pytest.approx(640 / (3 * (2048 // 3)))  # k = 3
     full, rej = process_record(rec, src, BuildConfig(detect=DetectConfig(max_side=0)))
     assert rej is None and full[0]["meta"]["det_scale"] == 1.0
     err = np.abs(fast[0]["landmarks"] - full[0]["landmarks"]).max()
