@@ -13,7 +13,7 @@ from occface import db as db_mod
 from occface import masks
 from occface.bench.build import VARIANTS as BENCH_VARIANTS
 from occface.errors import OccfaceError
-from occface.faces.align import AlignConfig
+from occface.faces.align import PADDING_MODES, AlignConfig
 from occface.faces.detect import DETECTORS, MULTI_FACE
 from occface.faces.occlude import FILL_MODES, FillConfig
 from occface.format import manifest as manifest_fmt
@@ -42,11 +42,18 @@ def mask_spec_from_option(text: str, option: str = "--mask"):
 @click.option("--shard-index", "part_index", default=0, show_default=True, help="Which partition this run builds.")
 @click.option("--shard-size", default=256, show_default=True, help="Input photos per HDF5 shard.")
 @click.option("--detector", type=click.Choice(DETECTORS), default=None,
-              help="Face detector [default: hog; hog+cnn for --db multipie, whose profile poses defeat HOG].")
+              help="Face detector [default: hog; hog+cnn for --db multipie, whose profile poses defeat HOG; "
+                   "aligned = --aligned].")
 @click.option("--hog-upsample", default="0,1", show_default=True, help="HOG upsample levels tried in turn until a face is found.")
 @click.option("--detect-max-side", "detect_max_side", type=click.IntRange(min=0), default=None,
               help="HOG scans a copy of at most this longer side first, then falls back to full resolution "
                    "[default: 640; 0 = scan the photo itself, as builds before this option did].")
+@click.option("--aligned", is_flag=True,
+              help="The photos are already aligned face crops (one centred face each): no detector; landmarks "
+                   "from a box derived from the frame, implausible ones rejected (same as --detector aligned).")
+@click.option("--padding", type=click.Choice(PADDING_MODES), default="reflect", show_default=True,
+              help="Fill where the crop reaches past the photo: mirror copies, mirror copies blurred and faded "
+                   "to the photo's median colour (FFHQ-style), the edge pixels repeated, or black.")
 @click.option("--multi-face", type=click.Choice(MULTI_FACE), default="largest", show_default=True)
 @click.option("--min-face", default=0, show_default=True, help="Reject faces whose box is smaller (px).")
 @click.option("--margin", default=0.2, show_default=True, help="Template margin (occface-5pt-v1).")
@@ -64,13 +71,17 @@ def mask_spec_from_option(text: str, option: str = "--mask"):
                    "See manifests/README.md.")
 @click.option("--progress/--no-progress", default=None, help="tqdm bar (default: when stderr is a terminal).")
 def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, detector, hog_upsample,
-          detect_max_side, multi_face, min_face, margin, mask_text, fill, heatmaps, sigma, resize_rule, identity_from_parent, test_fraction,
+          detect_max_side, aligned, padding, multi_face, min_face, margin, mask_text, fill, heatmaps, sigma, resize_rule, identity_from_parent, test_fraction,
           db_options, progress):
     """Build HDF5 shards of occluded LR / clean HR pairs from a face database."""
     if db_name == "sample" and root:
         raise click.UsageError("--db sample takes no --root: its photos ship with scikit-image")
     if db_name != "sample" and not root:
         raise click.UsageError(f"--db {db_name} needs --root")
+    if aligned and detector not in (None, "aligned"):
+        raise click.UsageError(f"--aligned runs no detector: drop --detector {detector}")
+    if aligned:
+        detector = "aligned"
     warnings.formatwarning = _plain_warning
     try:
         source = db_mod.open_database(db_name, root, db_options, test_fraction=test_fraction,
@@ -80,7 +91,7 @@ def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, 
             detect=db_mod.detect_config(db_name, detector,
                                         hog_upsample=tuple(int(u) for u in hog_upsample.split(",")),
                                         multi_face=multi_face, min_face_px=min_face, **detect_fields),
-            align=AlignConfig(margin=margin),
+            align=AlignConfig(margin=margin, padding=padding),
             mask=mask_spec_from_option(mask_text),
             fill=FillConfig(mode=fill),
             heatmaps=tuple(h.strip() for h in heatmaps.split(",") if h.strip()),
@@ -89,11 +100,28 @@ def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, 
             seed=seed,
             shard_size=shard_size,
         )
-        build_mod.build(source, cfg, out, workers=workers,
-                        partition=build_mod.Partition(num_parts, part_index), progress=progress,
-                        log=lambda s: click.echo(s, err=True))
+        manifest = build_mod.build(source, cfg, out, workers=workers,
+                                   partition=build_mod.Partition(num_parts, part_index), progress=progress,
+                                   log=lambda s: click.echo(s, err=True))
     except (ValueError, FileNotFoundError, OccfaceError) as exc:
         raise click.ClickException(str(exc)) from None
+    from occface.build import summary as insp
+
+    hint = no_face_hint(insp.missing_faces(manifest))
+    if hint:
+        click.echo(hint, err=True)
+
+
+def no_face_hint(fact: dict | None) -> str | None:
+    """The one-line hint for a build where many photos had no face found (``summary.missing_faces``)."""
+    if not fact:
+        return None
+    head = (f"NOTE: no face found in {fact['no_face']:,} of {fact['photos']:,} photos ({fact['fraction']:.0%}) "
+            f"by the {fact['detector']} detector.")
+    if fact["detector"] == "hog":
+        return (head + " For hard or tightly cropped faces try --detector hog+cnn (slower, finds more); if the "
+                "photos are already aligned face crops, --aligned skips detection.")
+    return head + " If the photos are already aligned face crops, --aligned skips detection."
 
 
 @click.command("inspect")
@@ -111,6 +139,9 @@ def inspect_cmd(build_dir, png, count, seed):
         raise click.ClickException(str(exc)) from None
     s.pop("config")
     click.echo(json.dumps(s, indent=1))
+    hint = no_face_hint(s.get("missing_faces"))
+    if hint:
+        click.echo(hint)
     if s["totals"]["samples"]:
         png = png or f"{build_dir.rstrip('/')}/contact_sheet.png"
         k = insp.contact_sheet(build_dir, png, n=count, seed=seed)
@@ -154,7 +185,7 @@ def join(out_dir, part_dirs):
 @click.option("--workers", "worker_list", default="1,2", show_default=True, help="Worker counts to time.")
 @click.option("--variants", "variant_list", default="", show_default=True,
               help="Other configs timed at one worker, comma-separated: " + ", ".join(f"{k} ({v[0]})" for k, v in BENCH_VARIANTS.items())
-                   + ", detect-max-side-<N> (another bound).")
+                   + ", detect-max-side-<N> (another bound), aligned-refine-<N> (N box refinements).")
 @click.option("--truth", type=click.Choice(["pts"]), default=None,
               help="Score every build against the 68-point .pts file beside each photo (Helen / 300-W).")
 @click.option("--crops", type=click.Choice(["tight", "tight-dark"]), default=None,

@@ -45,6 +45,13 @@ VARIANTS = {
                           lambda c: dataclasses.replace(c, detect=dataclasses.replace(c.detect, max_side=0))),
     "hog+cnn": ("the CNN detector when HOG finds nothing",
                 lambda c: dataclasses.replace(c, detect=dataclasses.replace(c.detect, detector="hog+cnn"))),
+    "aligned": ("no detector: each photo is one centred face",
+                lambda c: dataclasses.replace(c, detect=dataclasses.replace(c.detect, detector="aligned"))),
+    "aligned-no-probe": ("aligned without the tracking probe",
+                         lambda c: dataclasses.replace(c, detect=dataclasses.replace(c.detect, detector="aligned",
+                                                                                    aligned_tracking=0.0))),
+    "reflect-blur": ("blurred padding faded to the median colour",
+                     lambda c: dataclasses.replace(c, align=dataclasses.replace(c.align, padding="reflect-blur"))),
 }
 
 
@@ -55,7 +62,9 @@ def variant_config(name: str, cfg: BuildConfig) -> BuildConfig:
     head, _, n = name.rpartition("-")
     if head == "detect-max-side" and n.isdigit():
         return dataclasses.replace(cfg, detect=dataclasses.replace(cfg.detect, max_side=int(n)))
-    raise ValueError(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}, detect-max-side-<N>")
+    if head == "aligned-refine" and n.isdigit():
+        return dataclasses.replace(cfg, detect=dataclasses.replace(cfg.detect, detector="aligned", aligned_refine=int(n)))
+    raise ValueError(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}, detect-max-side-<N>, aligned-refine-<N>")
 
 
 IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".ppm")

@@ -11,12 +11,14 @@ Recipe, per photo:
 * the face: the default detector on the full photo (the annotated face when references are
   given: the one whose box contains their centre; else the largest), 68 landmarks on the
   full photo;
-* the crop: the face box (x0, y0, x1, y1), width w and height h, widened by 0.10 w on each
-  side, raised by 0.25 h above and lowered by 0.10 h below (1.2 w x 1.35 h, the proportions of
-  Yale B's cropped faces), rounded to whole pixels and clipped to the photo;
+* the crop: the face box (x0, y0, x1, y1), width w and height h, raised by 0.10 h above and
+  lowered by 0.05 h below, as wide as the box (w x 1.15 h, the proportions of Yale B's cropped
+  faces, 168 x 192, which run from cheek to cheek and from the brows' top to the chin), rounded
+  to whole pixels and clipped to the photo;
 * ``darken`` (Yale B-style harsh light): one side, left or right as drawn from
   ``rng_for(seed, key, "crop-light")``, is multiplied by a gain that falls smoothly from 1 at the
-  lit edge to ``g`` at the dark edge, ``g`` drawn uniform in [0.15, 0.35]:
+  lit edge to ``g`` at the dark edge, ``g`` drawn uniform in [0.03, 0.10] (the shadowed half of a
+  Yale B face under light from the side is nearly black):
   ``gain(u) = g + (1 - g) * smoothstep(u)``, u = 0 at the dark edge, 1 at the lit edge;
 * written as PNG (lossless), so a crop is the same bytes on every run.
 
@@ -35,8 +37,8 @@ from ..faces.decode import decode_image
 from ..faces.detect import DetectConfig, detect_faces, with_landmarks
 from ..seeding import rng_for
 
-WIDEN, RAISE, LOWER = 0.10, 0.25, 0.10
-DARK_GAIN = (0.15, 0.35)
+WIDEN, RAISE, LOWER = 0.0, 0.10, 0.05
+DARK_GAIN = (0.03, 0.10)
 
 
 def crop_box(box, shape) -> tuple[int, int, int, int]:

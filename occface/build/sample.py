@@ -16,7 +16,8 @@ from ..db.base import Record, Source
 from ..faces import heatmaps, resize
 from ..faces.align import align_crop, alignment_matrix, transform_points
 from ..faces.decode import DecodeError
-from ..faces.detect import detect_faces, select_faces, with_landmarks
+from ..faces import aligned
+from ..faces.detect import Face, detect_faces, select_faces, with_landmarks
 from ..faces.occlude import apply_fill, sample_fill
 from ..seeding import rng_for
 from .config import BuildConfig
@@ -89,6 +90,14 @@ def process_record(record: Record, source: Source, cfg: BuildConfig,
             return reject(f"decode_{exc.reason}", exc.detail)
         faces = None
     try:
+        if faces is None and cfg.detect.detector == "aligned":
+            box, lm, tracking, failed = aligned.locate(rgb, cfg.detect.aligned_box, cfg.detect.aligned_refine,
+                                                       cfg.detect.aligned_tracking)
+            if failed:
+                return reject("implausible_landmarks", f"{failed[0]}: {failed[1]}")
+            faces = [Face(box=tuple(float(v) for v in box), score=1.0 - tracking, detector="aligned", upsample=0,
+                          landmarks=lm)]
+            last_photo["entry"] = ((photo, source, cfg.detect), (rgb, faces))
         if faces is None:
             faces = detect_faces(rgb, cfg.detect, landmarks=False)  # landmarks only for the chosen faces
             last_photo["entry"] = ((photo, source, cfg.detect), (rgb, faces))

@@ -41,7 +41,7 @@ import numpy as np
 
 from . import dlib_models
 
-DETECTORS = ("hog", "cnn", "hog+cnn")
+DETECTORS = ("hog", "cnn", "hog+cnn", "aligned")  # aligned: no detector, see occface.faces.aligned
 MULTI_FACE = ("largest", "all", "reject")
 
 
@@ -55,6 +55,9 @@ class DetectConfig:
     min_face_px: int = 0  # reject faces whose box side is smaller (source pixels)
     cnn_max_side: int = 0  # >0: run the CNN on a copy downscaled to this longest side
     max_side: int = 640  # >0: HOG scans a detection copy of at most this longest side first; 0 = the photo itself
+    aligned_box: tuple[float, float, float] = (0.85, 0.5, 0.54)  # aligned: first box (side / shorter side, cx / W, cy / H)
+    aligned_refine: int = 1  # aligned: times the box is re-derived from the predicted points
+    aligned_tracking: float = 0.0  # aligned: >0 = run the tracking probe and keep ratios up to this (e.g. 0.75)
 
     def __post_init__(self):
         if self.detector not in DETECTORS:
@@ -63,6 +66,11 @@ class DetectConfig:
             raise ValueError(f"multi_face must be one of {MULTI_FACE}, got {self.multi_face!r}")
         if not self.hog_upsample or any(u < 0 or u > 3 for u in self.hog_upsample):
             raise ValueError("hog_upsample needs levels in 0..3")
+        f, cx, cy = self.aligned_box
+        if not (0.1 <= f <= 1.5 and 0.0 < cx < 1.0 and 0.0 < cy < 1.0) or not 0 <= self.aligned_refine <= 5 \
+                or self.aligned_tracking < 0:
+            raise ValueError("aligned_box needs a side of 0.1-1.5 and a centre inside the frame; aligned_refine "
+                             "0-5; aligned_tracking >= 0")
         if self.max_side < 0 or 0 < self.max_side < 80:
             raise ValueError(f"max_side must be 0 (off) or at least 80 (HOG's window), got {self.max_side}")
 
@@ -205,6 +213,8 @@ def detect_faces(rgb: np.ndarray, cfg: DetectConfig, landmarks: bool = True) -> 
 
     ``landmarks=False`` skips the 68-point predictor (see :func:`with_landmarks`).
     """
+    if cfg.detector == "aligned":
+        raise ValueError("the aligned mode runs no detector: use occface.faces.aligned.locate")
     found = []
     if cfg.detector in ("hog", "hog+cnn"):
         found = _hog(rgb, cfg)
