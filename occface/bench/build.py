@@ -199,6 +199,8 @@ def run(root: str, limit: int = 1024, workers: list[int] = (1, 2), scratch: str 
                 "default_speedup": round(times[v] / d0, 3),  # > 1: the default build is that many times faster
                 "samples": totals[v]["samples"],
             }
+        if "aligned" in variants and "hog+cnn" in variants:
+            res["aligned_speedup_over_hog+cnn"] = round(times["hog+cnn"] / times["aligned"], 3)
         if crop_info:
             res["crops"] = crop_info
         for ref_name, ref in refs.items():
