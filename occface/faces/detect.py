@@ -33,7 +33,6 @@ same boxes, same bytes.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import cv2
@@ -103,7 +102,7 @@ def with_landmarks(rgb: np.ndarray, face: Face) -> Face:
     rect = dlib.rectangle(*(int(round(v)) for v in face.box))
     shape = dlib_models.shape_predictor68()(rgb, rect)
     lm = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
-    return dataclasses.replace(face, landmarks=lm)
+    return Face(face.box, face.score, face.detector, face.upsample, lm, face.scale)
 
 
 def single_channel(rgb: np.ndarray) -> np.ndarray:
@@ -112,12 +111,11 @@ def single_channel(rgb: np.ndarray) -> np.ndarray:
     photo costs almost nothing."""
     if rgb.ndim == 2:
         return rgb
-    r = rgb[..., 0]
     for step in (16, 1):
         view = rgb[::step, ::step]
-        if not (np.array_equal(view[..., 0], view[..., 1]) and np.array_equal(view[..., 0], view[..., 2])):
+        if not np.array_equal(view[..., :2], view[..., 1:]):  # r == g and g == b
             return rgb
-    return np.ascontiguousarray(r)
+    return np.ascontiguousarray(rgb[..., 0])
 
 
 def bounded_copy(img: np.ndarray, max_side: int) -> tuple[np.ndarray, float, float]:
