@@ -108,7 +108,8 @@ def baseline_seconds(photos: list[np.ndarray]) -> tuple[float, int]:
 
 def _references(root: str, photos_dir: str, files: list[str], truth: str | None, crops: str | None,
                 seed: int, log) -> tuple[str, list[str], dict, dict]:
-    """(photo folder, files, {name: {source: (68, 2) reference}}, crop summary) for the run."""
+    """(photo folder, files, {name: {source: (68, 2) reference}}, crop summary) for the run; the crop
+    summary holds ``face_boxes``, the full-photo face boxes in crop pixels (popped before reporting)."""
     refs: dict[str, dict] = {}
     if truth == "pts":
         refs["truth"] = {rel: lm_acc.read_pts(os.path.join(root, os.path.splitext(rel)[0] + ".pts")) for rel in files}
@@ -126,7 +127,9 @@ def _references(root: str, photos_dir: str, files: list[str], truth: str | None,
     refs = {"full-photo": {n: made["crops"][n]["full_photo"] for n in names}}
     if truth == "pts":
         refs["truth"] = {n: made["crops"][n]["truth"] for n in names}
-    return crops_dir, names, refs, {k: v for k, v in made.items() if k != "crops"}
+    info = {k: v for k, v in made.items() if k != "crops"}
+    info["face_boxes"] = {n: made["crops"][n]["params"]["face_box"] for n in names}
+    return crops_dir, names, refs, info
 
 
 def run(root: str, limit: int = 1024, workers: list[int] = (1, 2), scratch: str | None = None,
@@ -201,10 +204,11 @@ def run(root: str, limit: int = 1024, workers: list[int] = (1, 2), scratch: str 
             }
         if "aligned" in variants and "hog+cnn" in variants:
             res["aligned_speedup_over_hog+cnn"] = round(times["hog+cnn"] / times["aligned"], 3)
+        face_boxes = crop_info.pop("face_boxes", None)
         if crop_info:
             res["crops"] = crop_info
         for ref_name, ref in refs.items():
-            scored = {name: lm_acc.build_accuracy(os.path.join(tmp, f"build-{name}"), ref)
+            scored = {name: lm_acc.build_accuracy(os.path.join(tmp, f"build-{name}"), ref, face_boxes)
                       for name in [f"default-w{w0}", *variants]}
             res.setdefault("accuracy", {})[ref_name] = {
                 "per_config": {k: {f: v for f, v in a.items() if f != "per_photo"} for k, a in scored.items()},

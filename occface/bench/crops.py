@@ -71,7 +71,9 @@ def tight_crop(rgb: np.ndarray, key: str, darken: bool = False, seed: int = 0,
                reference: np.ndarray | None = None, cfg: DetectConfig = DetectConfig()):
     """A tight crop of the face in ``rgb`` ((H, W, 3) uint8), or None when no face is found.
 
-    Returns ``(crop, full_photo_landmarks_in_crop (68, 2), (x0, y0) of the crop, parameters)``.
+    Returns ``(crop, full_photo_landmarks_in_crop (68, 2), (x0, y0) of the crop, parameters)``; the
+    parameters hold the crop rectangle (``box``), the full-photo face box in crop pixels (``face_box``)
+    and the darkening drawn.
     ``reference`` ((68, 2) source pixels) picks the face that contains its centre.
     """
     faces = detect_faces(rgb, cfg, landmarks=False)
@@ -83,7 +85,8 @@ def tight_crop(rgb: np.ndarray, key: str, darken: bool = False, seed: int = 0,
     face = with_landmarks(rgb, faces[0])
     x0, y0, x1, y1 = crop_box(face.box, rgb.shape)
     crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
-    params = {"box": [x0, y0, x1, y1]}
+    params = {"box": [x0, y0, x1, y1], "face_box": [face.box[0] - x0, face.box[1] - y0, face.box[2] - x0,
+                                                    face.box[3] - y0]}
     if darken:
         crop, drawn = darken_side(crop, rng_for(seed, key, "crop-light"))
         params.update(drawn)

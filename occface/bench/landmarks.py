@@ -71,13 +71,24 @@ def _samples(build_dir: str):
         yield from zip(sources, boxes, mats, lms)
 
 
-def build_accuracy(build_dir: str, refs: dict[str, np.ndarray]) -> dict:
+def box_iou(a, b) -> float:
+    """Intersection over union of two boxes with inclusive pixel bounds ``(x0, y0, x1, y1)``."""
+    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]) + 1)
+    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]) + 1)
+    area = lambda r: (r[2] - r[0] + 1) * (r[3] - r[1] + 1)  # noqa: E731
+    inter = ix * iy
+    return inter / (area(a) + area(b) - inter)
+
+
+def build_accuracy(build_dir: str, refs: dict[str, np.ndarray], boxes: dict | None = None) -> dict:
     """Detection rate and NRMSE of a build against ``refs`` ({source path: (68, 2) source pixels}).
 
     Returns ``{"photos", "detected", "wrong_face", "rate_pct", "nrmse_mean", "nrmse_median",
-    "per_photo": {source: nrmse}}`` (NRMSE in percent, over the detected photos).
+    "per_photo": {source: nrmse}}`` (NRMSE in percent, over the detected photos); with ``boxes``
+    ({source: reference box}) also ``box_iou_mean``, the mean IoU of ``meta/det_box`` with them.
     """
     per_photo: dict[str, float] = {}
+    ious = []
     wrong = set()
     for source, box, mat, lm in _samples(build_dir):
         ref = refs.get(source)
@@ -89,10 +100,13 @@ def build_accuracy(build_dir: str, refs: dict[str, np.ndarray]) -> dict:
             continue
         per_photo[source] = nrmse(lm.astype(np.float64), transform_points(mat, ref))
         wrong.discard(source)
+        if boxes and source in boxes:
+            ious.append(box_iou(box, boxes[source]))
     wrong -= set(per_photo)
     errs = np.array(list(per_photo.values()))
     n = len(refs)
-    return {
+    extra = {"box_iou_mean": round(float(np.mean(ious)), 3)} if ious else {}
+    return extra | {
         "photos": n,
         "detected": len(per_photo),
         "wrong_face": len(wrong),
