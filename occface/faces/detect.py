@@ -22,13 +22,16 @@ The detection copy is the photo reduced so that its longer side is
 ``max_side`` (area-averaged by an integer factor, then bilinear by less than
 2x: :func:`bounded_copy`).  With ``max_side > 0`` HOG scans a single channel
 at every step when the photo's three channels are equal (a greyscale photo:
-no colour to lose, and dlib's HOG runs ~15 % faster on one channel).  Boxes found on the copy are mapped back to
-source pixels exactly (:func:`map_box`); the 68-point predictor always runs on
-the full-resolution photo, so landmarks and the aligned crop are as sharp as
-with ``max_side = 0``.  ``Face.scale`` (``meta/det_scale``) records which
-scale found the face: copy pixels per source pixel, 1.0 at full resolution.
-``max_side = 0`` detects on the photo itself, as before this option existed:
-same boxes, same bytes.
+no colour to lose, and dlib's HOG runs ~15 % faster on one channel).  Boxes
+found on the copy are mapped back to source pixels exactly (:func:`map_box`);
+the 68-point predictor always runs on the full-resolution photo, so landmarks
+and the aligned crop are as sharp as with ``max_side = 0``.  ``Face.scale``
+(``meta/det_scale``) records which scale found the face: copy pixels per
+source pixel, 1.0 at full resolution.  Since the search stops at the first
+step that finds any face, faces smaller than about ``80 * L / max_side``
+source pixels (L = the longer side) are found only in photos where no larger
+face is (this matters for ``multi_face = "all"``).  ``max_side = 0`` detects
+on the photo itself, as before this option existed: same boxes, same bytes.
 """
 
 from __future__ import annotations
@@ -177,11 +180,10 @@ def _hog(rgb, cfg):
                 return [(_rect(r), float(s), "hog", up, 1.0) for r, s in zip(rects, scores)]
         return []
     full = single_channel(rgb)
-    copy = None
     for where, up in hog_steps(rgb.shape, cfg):
         if where == "copy":
-            copy, sx, sy = bounded_copy(full, cfg.max_side)
-            img, scale = copy, (sx if rgb.shape[1] >= rgb.shape[0] else sy)
+            img, sx, sy = bounded_copy(full, cfg.max_side)
+            scale = sx if rgb.shape[1] >= rgb.shape[0] else sy
         else:
             img, sx, sy, scale = full, 1.0, 1.0, 1.0
         rects, scores, _ = det.run(img, up, cfg.min_score)
@@ -191,7 +193,6 @@ def _hog(rgb, cfg):
 
 
 def _cnn(rgb, cfg):
-
     scale = 1.0
     img = rgb
     if cfg.cnn_max_side and max(rgb.shape[:2]) > cfg.cnn_max_side:
