@@ -192,14 +192,16 @@ def join(out_dir, part_dirs):
               help="Run on tight crops of the photos (tight-dark: one side darkened), scored against the "
                    "full-photo landmarks.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the crops' random darkening.")
-def bench_build(root, limit, rounds, out, worker_list, variant_list, truth, crops, seed):
+@click.option("--chunk", default=0, show_default=True,
+              help="Interleave the one-worker timings every N photos (0 = whole sets; use e.g. 64 on a busy machine).")
+def bench_build(root, limit, rounds, out, worker_list, variant_list, truth, crops, seed, chunk):
     """Pipeline cost vs bare dlib detect+landmarks on the same photos, worker scaling, variants, accuracy."""
     from occface.bench import build as bb
 
     try:
         res = bb.run(root, limit=limit, workers=[int(w) for w in worker_list.split(",")], scratch=out,
                      rounds=rounds, log=click.echo, variants=tuple(v for v in variant_list.split(",") if v),
-                     truth=truth, crops=crops, seed=seed)
+                     truth=truth, crops=crops, seed=seed, chunk=chunk)
     except (ValueError, OccfaceError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(res, indent=1))

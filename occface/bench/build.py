@@ -93,6 +93,40 @@ def _subset(root: str, limit: int, dest: str, with_pts: bool = False) -> list[st
     return files
 
 
+def _decode(folder: str, files: list[str]) -> list[np.ndarray]:
+    photos = []
+    for rel in files:
+        try:
+            photos.append(decode_image(os.path.join(folder, rel))[0])
+        except ValueError:
+            pass
+    return photos
+
+
+def _chunk_dirs(photos_dir: str, files: list[str], size: int, dest: str) -> list[tuple[str, list[str]]]:
+    """Consecutive groups of ``size`` files as folders of symlinks under ``dest``: [(folder, files)]."""
+    shutil.rmtree(dest, ignore_errors=True)
+    out = []
+    for i in range(0, len(files), size):
+        folder = os.path.join(dest, f"c{i // size:04d}")
+        for rel in files[i : i + size]:
+            os.makedirs(os.path.join(folder, os.path.dirname(rel)), exist_ok=True)
+            os.symlink(os.path.realpath(os.path.join(photos_dir, rel)), os.path.join(folder, rel))
+        out.append((folder, files[i : i + size]))
+    return out
+
+
+def _timed_build(folder: str, cfg: BuildConfig, out: str, workers: int) -> tuple[float, dict]:
+    shutil.rmtree(out, ignore_errors=True)
+    t = time.perf_counter()
+    m = build(FolderSource(folder), cfg, out, workers=workers, progress=False, log=lambda s: None)
+    return time.perf_counter() - t, m
+
+
+def _sum_totals(parts: list[dict]) -> dict:
+    return {k: sum(p[k] for p in parts) for k in ("records", "samples", "rejected")}
+
+
 def baseline_seconds(photos: list[np.ndarray]) -> tuple[float, int]:
     det, sp = dlib_models.hog_detector(), dlib_models.shape_predictor68()
     t = time.perf_counter()
@@ -134,15 +168,18 @@ def _references(root: str, photos_dir: str, files: list[str], truth: str | None,
 
 def run(root: str, limit: int = 1024, workers: list[int] = (1, 2), scratch: str | None = None,
         rounds: int = 3, log=print, variants: tuple[str, ...] = (), truth: str | None = None,
-        crops: str | None = None, seed: int = 0) -> dict:
+        crops: str | None = None, seed: int = 0, chunk: int = 0) -> dict:
     """Time the baseline, the default pipeline at each worker count and each variant (one worker).
 
     ``truth``: ``"pts"`` = score against the ``.pts`` files beside the photos; ``crops``:
     ``"tight"`` or ``"tight-dark"`` = run on tight crops of the photos (see :mod:`.crops`).
+    ``chunk`` > 0: interleave finer -- each round runs the baseline and every one-worker build on
+    ``chunk`` photos at a time (one small build per chunk and config), so load that changes over
+    minutes on a shared machine hits all of them alike; worker scaling is still timed on whole builds.
     """
+    w0 = min(workers)
     cfg = BuildConfig()  # the default config, as `occface build` uses it
-    configs = {f"default-w{w}": (cfg, w) for w in workers}
-    configs.update({v: (variant_config(v, cfg), min(workers)) for v in variants})
+    one = {"default": cfg} | {v: variant_config(v, cfg) for v in variants}  # timed at w0 workers
     if truth not in (None, "pts") or crops not in (None, "tight", "tight-dark"):
         raise ValueError("truth must be 'pts' and crops 'tight' or 'tight-dark'")
     tmp = scratch or tempfile.mkdtemp(prefix="occface-bench-")
@@ -156,45 +193,53 @@ def run(root: str, limit: int = 1024, workers: list[int] = (1, 2), scratch: str 
         dlib_models.hog_detector()
         dlib_models.shape_predictor68()
         photos_dir, files, refs, crop_info = _references(root, photos_dir, files, truth, crops, seed, log)
-        photos = []
-        for rel in files:
-            try:
-                photos.append(decode_image(os.path.join(photos_dir, rel))[0])
-            except ValueError:
-                pass
-        base_s, times, totals = float("inf"), {k: float("inf") for k in configs}, {}
+        groups = _chunk_dirs(photos_dir, files, chunk, os.path.join(tmp, "chunks")) if chunk else [(photos_dir, files)]
+        decoded = None if chunk else _decode(photos_dir, files)  # whole sets stay decoded; chunks decode in turn
+        scaling = [w for w in workers if chunk or w != w0] if len(workers) > 1 else []
+        outs = {name: [os.path.join(tmp, f"build-{name}", f"c{g:04d}") for g in range(len(groups))] for name in one}
+        base_s, times, totals, n_decoded = float("inf"), {}, {}, 0
         for r in range(rounds):
-            b, found = baseline_seconds(photos)
-            base_s = min(base_s, b)
-            log(f"round {r + 1}: baseline (dlib HOG + 68 points, {len(photos)} photos, {found} faces) "
-                f"{1e3 * b / len(photos):.2f} ms/photo")
-            for name, (c, w) in configs.items():
-                out = os.path.join(tmp, f"build-{name}")
-                shutil.rmtree(out, ignore_errors=True)
-                t = time.perf_counter()
-                m = build(FolderSource(photos_dir), c, out, workers=w, progress=False, log=lambda s: None)
-                dt = time.perf_counter() - t
-                times[name] = min(times[name], dt)
-                totals[name] = m["totals"]
-                label = f"pipeline, {w} worker(s)" if name.startswith("default-") else f"variant {name}, {w} worker(s)"
+            b_r, found, n_decoded, t_r, tot_r = 0.0, 0, 0, dict.fromkeys(one, 0.0), {}
+            for g, (gdir, gfiles) in enumerate(groups):
+                photos = decoded if decoded is not None else _decode(gdir, gfiles)
+                b, f = baseline_seconds(photos)
+                b_r, found, n_decoded = b_r + b, found + f, n_decoded + len(photos)
+                for name, c in one.items():
+                    dt, m = _timed_build(gdir, c, outs[name][g], w0)
+                    t_r[name] += dt
+                    tot_r.setdefault(name, []).append(m["totals"])
+            base_s = min(base_s, b_r)
+            log(f"round {r + 1}: baseline (dlib HOG + 68 points, {n_decoded} photos, {found} faces) "
+                f"{1e3 * b_r / n_decoded:.2f} ms/photo")
+            for name, dt in t_r.items():
+                times[name] = min(times.get(name, float("inf")), dt)
+                totals[name] = _sum_totals(tot_r[name])
+                label = f"pipeline, {w0} worker(s)" if name == "default" else f"variant {name}, {w0} worker(s)"
                 log(f"round {r + 1}: {label}: {1e3 * dt / len(files):.2f} ms/photo "
+                    f"({totals[name]['samples']} samples, {totals[name]['rejected']} rejected)")
+            for w in scaling:  # worker scaling: whole builds of the same photos at each count
+                dt, m = _timed_build(photos_dir, cfg, os.path.join(tmp, f"build-whole-w{w}"), w)
+                times[f"whole-w{w}"] = min(times.get(f"whole-w{w}", float("inf")), dt)
+                log(f"round {r + 1}: pipeline, whole build, {w} worker(s): {1e3 * dt / len(files):.2f} ms/photo "
                     f"({m['totals']['samples']} samples, {m['totals']['rejected']} rejected)")
-        w0 = min(workers)
-        d0 = times[f"default-w{w0}"]
+        times.setdefault(f"whole-w{w0}", times["default"])
+        d0 = times["default"]
         res = {
             "photos": len(files),
             "rounds": rounds,
-            "samples": totals[f"default-w{w0}"]["samples"],
+            "chunk": chunk or None,
+            "samples": totals["default"]["samples"],
             "cpu": platform.processor() or platform.machine(),
             "cores_available": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
             "load_average_start_end": [round(load_start[0], 2), round(os.getloadavg()[0], 2)],
-            "baseline_ms_per_photo": round(1e3 * base_s / len(photos), 3),
-            "pipeline_ms_per_photo": {w: round(1e3 * times[f"default-w{w}"] / len(files), 3) for w in workers},
+            "baseline_ms_per_photo": round(1e3 * base_s / n_decoded, 3),
+            "pipeline_ms_per_photo": {w: round(1e3 * times[f"whole-w{w}"] / len(files), 3) for w in workers}
+            | {w0: round(1e3 * d0 / len(files), 3)},
             f"pipeline_over_baseline_{w0}_worker": round(d0 / base_s, 3),
         }
         for w in workers:
             if w != w0:
-                res[f"speedup_{w0}_to_{w}_workers"] = round(d0 / times[f"default-w{w}"], 3)
+                res[f"speedup_{w0}_to_{w}_workers"] = round(times[f"whole-w{w0}"] / times[f"whole-w{w}"], 3)
         for v in variants:
             res.setdefault("variants", {})[v] = {
                 "ms_per_photo": round(1e3 * times[v] / len(files), 3),
@@ -208,8 +253,7 @@ def run(root: str, limit: int = 1024, workers: list[int] = (1, 2), scratch: str 
         if crop_info:
             res["crops"] = crop_info
         for ref_name, ref in refs.items():
-            scored = {name: lm_acc.build_accuracy(os.path.join(tmp, f"build-{name}"), ref, face_boxes)
-                      for name in [f"default-w{w0}", *variants]}
+            scored = {name: lm_acc.build_accuracy(outs[name], ref, face_boxes) for name in one}
             res.setdefault("accuracy", {})[ref_name] = {
                 "per_config": {k: {f: v for f, v in a.items() if f != "per_photo"} for k, a in scored.items()},
                 "nrmse_on_common_photos": lm_acc.common_nrmse(scored),

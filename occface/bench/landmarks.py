@@ -59,16 +59,17 @@ def nrmse(pred: np.ndarray, ref: np.ndarray) -> float:
     return 100.0 * float(np.linalg.norm(pred - ref, axis=1).mean()) / iod
 
 
-def _samples(build_dir: str):
-    """(source, det_box, align_matrix, landmarks) of every sample in a build."""
-    m = load_manifest(build_dir)
-    for e in sorted(m["shards"], key=lambda e: e["index"]):
-        with h5py.File(os.path.join(build_dir, e["file"]), "r") as f:
-            if not int(f.attrs["num_samples"]):
-                continue
-            sources = f["meta/source"].asstr()[...]
-            boxes, mats, lms = f["meta/det_box"][...], f["meta/align_matrix"][...], f["landmarks"][...]
-        yield from zip(sources, boxes, mats, lms)
+def _samples(build_dirs):
+    """(source, det_box, align_matrix, landmarks) of every sample in one build or several (a list)."""
+    for build_dir in [build_dirs] if isinstance(build_dirs, str) else build_dirs:
+        m = load_manifest(build_dir)
+        for e in sorted(m["shards"], key=lambda e: e["index"]):
+            with h5py.File(os.path.join(build_dir, e["file"]), "r") as f:
+                if not int(f.attrs["num_samples"]):
+                    continue
+                sources = f["meta/source"].asstr()[...]
+                boxes, mats, lms = f["meta/det_box"][...], f["meta/align_matrix"][...], f["landmarks"][...]
+            yield from zip(sources, boxes, mats, lms)
 
 
 def box_iou(a, b) -> float:
@@ -80,8 +81,9 @@ def box_iou(a, b) -> float:
     return inter / (area(a) + area(b) - inter)
 
 
-def build_accuracy(build_dir: str, refs: dict[str, np.ndarray], boxes: dict | None = None) -> dict:
-    """Detection rate and NRMSE of a build against ``refs`` ({source path: (68, 2) source pixels}).
+def build_accuracy(build_dir, refs: dict[str, np.ndarray], boxes: dict | None = None) -> dict:
+    """Detection rate and NRMSE of a build (a folder, or a list of folders of one build made in parts)
+    against ``refs`` ({source path: (68, 2) source pixels}).
 
     Returns ``{"photos", "detected", "wrong_face", "rate_pct", "nrmse_mean", "nrmse_median",
     "per_photo": {source: nrmse}}`` (NRMSE in percent, over the detected photos); with ``boxes``

@@ -43,11 +43,12 @@ def test_read_pts_both_forms(annotated):
 
 
 def test_bench_scores_variants_against_the_truth(annotated, tmp_path):
-    res = bb.run(str(annotated), limit=50, workers=[1], rounds=1, scratch=str(tmp_path), log=lambda s: None,
-                 truth="pts", variants=("detect-max-side-0", "reflect-blur"))
+    res = bb.run(str(annotated), limit=50, workers=[1, 2], rounds=1, scratch=str(tmp_path), log=lambda s: None,
+                 truth="pts", variants=("detect-max-side-0", "reflect-blur"), chunk=4)  # two chunks, 4 + 2 photos
     assert res["photos"] == 6 and set(res["variants"]) == {"detect-max-side-0", "reflect-blur"}
+    assert res["chunk"] == 4 and res["speedup_1_to_2_workers"] > 0 and set(res["pipeline_ms_per_photo"]) == {1, 2}
     acc = res["accuracy"]["truth"]["per_config"]
-    for name in ("default-w1", "detect-max-side-0", "reflect-blur"):
+    for name in ("default", "detect-max-side-0", "reflect-blur"):
         # the truth is dlib's own landmarks: every face found, the same points (float32 rounding only)
         assert acc[name]["rate_pct"] == 100.0 and acc[name]["nrmse_mean"] < 0.01, (name, acc[name])
     assert res["accuracy"]["truth"]["nrmse_on_common_photos"]["photos"] == 6
