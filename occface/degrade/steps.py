@@ -14,15 +14,15 @@ step's parameters do not depend on what the steps before it happened to do.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+import os
+import types
 from collections.abc import Callable
 
 import cv2
 import numpy as np
-from albumentations.augmentations.blur import functional as fblur
-from albumentations.augmentations.geometric import functional as fgeo
-from albumentations.augmentations.pixel import functional as fpix
 
 from ..faces import resize as occ_resize
 from .specs import Blur, ColorJitter, Gray, Jpeg, MotionBlur, Noise, Resize
@@ -121,6 +121,26 @@ SAMPLERS: dict[type, Callable] = {
 # ----------------------------------------------------------------------------- appliers (pure)
 
 
+@functools.lru_cache(maxsize=1)
+def albumentations_functional() -> types.SimpleNamespace:
+    """albumentations' functional modules, imported on first use.
+
+    Importing albumentations costs seconds (it imports torch and pydantic) and, unless
+    ``NO_ALBUMENTATIONS_UPDATE`` is set, asks PyPI for its latest version over the network.
+    occface imports it only when a chain with steps runs, after opting out of that check
+    (a user's own setting of the variable is kept).
+    """
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+    from albumentations.augmentations.blur import functional as blur
+    from albumentations.augmentations.geometric import functional as geo
+    from albumentations.augmentations.pixel import functional as pix
+
+    return types.SimpleNamespace(blur=blur, geo=geo, pix=pix)
+
+
+_alb = albumentations_functional
+
+
 def gaussian_kernel(params: dict) -> np.ndarray:
     """The (k, k) float32 kernel of a ``blur`` step: GFPGAN's bivariate Gaussian, normalised.
 
@@ -152,16 +172,16 @@ def _apply_blur(img, p):
     if p["kernel"] == "iso":  # separable: two 1-D passes instead of one k x k pass, same kernel
         k = int(p["ksize"])
         g = np.exp(-0.5 * ((np.arange(k, dtype=np.float64) - k // 2) / p["sigma_x"]) ** 2)
-        out = fpix.separable_convolve(f, (g / g.sum()).astype(np.float32))
+        out = _alb().pix.separable_convolve(f, (g / g.sum()).astype(np.float32))
     else:
-        out = fpix.convolve(f, gaussian_kernel(p))
+        out = _alb().pix.convolve(f, gaussian_kernel(p))
     return _to_u8(out)
 
 
 def _apply_motion(img, p):
-    ker = fblur.create_motion_kernel(int(p["ksize"]), p["angle"], p["direction"], False, None)
+    ker = _alb().blur.create_motion_kernel(int(p["ksize"]), p["angle"], p["direction"], False, None)
     ker = ker.astype(np.float32) / np.float32(ker.sum())
-    return _to_u8(fpix.convolve(img.astype(np.float32) * np.float32(1 / 255), ker))
+    return _to_u8(_alb().pix.convolve(img.astype(np.float32) * np.float32(1 / 255), ker))
 
 
 def _apply_resize(img, p):
@@ -169,7 +189,7 @@ def _apply_resize(img, p):
     interp = p["interpolation"]
     if interp in occ_resize.RULES:  # occface's exact bilinear (the build's resize_rule)
         return occ_resize.resize(img, (h, w), interp)
-    return fgeo.resize(np.ascontiguousarray(img), (h, w), CV2_INTERPOLATION[interp])
+    return _alb().geo.resize(np.ascontiguousarray(img), (h, w), CV2_INTERPOLATION[interp])
 
 
 def _apply_noise(img, p):
@@ -179,32 +199,32 @@ def _apply_noise(img, p):
     noise = np.rint(g.standard_normal((h, w, c), dtype=np.float32) * np.float32(p["sigma"]))
     if c != img.shape[2]:
         noise = np.repeat(noise, img.shape[2], axis=2)
-    return fpix.add_noise(img, noise)  # integer-valued noise: an exact saturating add
+    return _alb().pix.add_noise(img, noise)  # integer-valued noise: an exact saturating add
 
 
 def _apply_jpeg(img, p):
     # OpenCV's encoder reads BGR; the faces are RGB, so swap around it (chroma is subsampled
     # on the true Cb / Cr planes, as for any JPEG of this face).
     bgr = np.ascontiguousarray(img[..., ::-1])
-    return np.ascontiguousarray(fpix.image_compression(bgr, int(p["quality"]), ".jpg")[..., ::-1])
+    return np.ascontiguousarray(_alb().pix.image_compression(bgr, int(p["quality"]), ".jpg")[..., ::-1])
 
 
 def _apply_jitter(img, p):
     out = img
     for name in p["order"]:
         if name == "brightness":
-            out = fpix.adjust_brightness_torchvision(out, p["brightness"])
+            out = _alb().pix.adjust_brightness_torchvision(out, p["brightness"])
         elif name == "contrast":
-            out = fpix.adjust_contrast_torchvision(out, p["contrast"])
+            out = _alb().pix.adjust_contrast_torchvision(out, p["contrast"])
         elif name == "saturation":
-            out = fpix.adjust_saturation_torchvision(out, p["saturation"])
+            out = _alb().pix.adjust_saturation_torchvision(out, p["saturation"])
         else:
-            out = fpix.adjust_hue_torchvision(out, p["hue"])
+            out = _alb().pix.adjust_hue_torchvision(out, p["hue"])
     return np.ascontiguousarray(out, dtype=np.uint8)
 
 
 def _apply_gray(img, p):
-    return fpix.to_gray(img, 3, "weighted_average")
+    return _alb().pix.to_gray(img, 3, "weighted_average")
 
 
 APPLIERS: dict[str, Callable] = {
