@@ -10,6 +10,7 @@ import click
 
 from occface import build as build_mod
 from occface import db as db_mod
+from occface import degrade as degrade_mod
 from occface import masks
 from occface.errors import OccfaceError
 from occface.faces.align import AlignConfig
@@ -31,6 +32,14 @@ def mask_spec_from_option(text: str, option: str = "--mask"):
         raise click.BadParameter(str(exc), param_hint=option) from None
 
 
+def degrade_spec_from_option(text: str, option: str = "--degrade"):
+    """A degradation option's value (preset name, JSON, or @file.json) -> spec; a bad one names the option."""
+    try:
+        return degrade_mod.from_text(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
 @click.command()
 @click.option("--db", "db_name", type=click.Choice(sorted(db_mod.SOURCES)), required=True, help="Database adapter.")
 @click.option("--root", type=click.Path(file_okay=False), help="Database root (not for --db sample).")
@@ -48,6 +57,10 @@ def mask_spec_from_option(text: str, option: str = "--mask"):
 @click.option("--margin", default=0.2, show_default=True, help="Template margin (occface-5pt-v1).")
 @click.option("--mask", "mask_text", default="square", show_default=True, help="Mask kind, or JSON spec / @spec.json.")
 @click.option("--fill", type=click.Choice(FILL_MODES), default="zeros", show_default=True)
+@click.option("--degrade", "degrade_text", default="none", show_default=True,
+              help="LR degradation: none, gfpgan, light, heavy, or a JSON spec / @spec.json (docs/degrade.md).")
+@click.option("--degrade-hr", is_flag=True, help="Also store hr_occluded degraded by the same draw, at the HR size.")
+@click.option("--store-alpha", is_flag=True, help="Store the occluders' alpha (dataset `alpha`) beside the mask.")
 @click.option("--heatmaps", default="fhc4@64", show_default=True, help="Stored heatmaps, comma-separated GROUPING@SIZE.")
 @click.option("--sigma", default=1.0, show_default=True, help="Heatmap Gaussian sigma in heatmap pixels.")
 @click.option("--resize-rule", type=click.Choice(["bilinear-aa", "bilinear"]), default="bilinear-aa", show_default=True)
@@ -60,8 +73,8 @@ def mask_spec_from_option(text: str, option: str = "--mask"):
                    "See manifests/README.md.")
 @click.option("--progress/--no-progress", default=None, help="tqdm bar (default: when stderr is a terminal).")
 def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, detector, hog_upsample, multi_face,
-          min_face, margin, mask_text, fill, heatmaps, sigma, resize_rule, identity_from_parent, test_fraction,
-          db_options, progress):
+          min_face, margin, mask_text, fill, degrade_text, degrade_hr, store_alpha, heatmaps, sigma, resize_rule,
+          identity_from_parent, test_fraction, db_options, progress):
     """Build HDF5 shards of occluded LR / clean HR pairs from a face database."""
     if db_name == "sample" and root:
         raise click.UsageError("--db sample takes no --root: its photos ship with scikit-image")
@@ -78,6 +91,9 @@ def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, 
             align=AlignConfig(margin=margin),
             mask=mask_spec_from_option(mask_text),
             fill=FillConfig(mode=fill),
+            degrade=degrade_spec_from_option(degrade_text),
+            degrade_hr=degrade_hr,
+            store_alpha=store_alpha,
             heatmaps=tuple(h.strip() for h in heatmaps.split(",") if h.strip()),
             heatmap_sigma=sigma,
             resize_rule=resize_rule,

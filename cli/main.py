@@ -7,6 +7,7 @@ import click
 
 from . import build_cmd
 from . import data_cmd
+from . import degrade_cmd
 from . import masks_cmd
 from . import model_cmd
 from . import train_cmd
@@ -31,6 +32,7 @@ bench.add_command(build_cmd.bench_build, "build")
 # --- further command groups register below (one line each) ---
 bench.add_command(data_cmd.bench_data, "data")
 main.add_command(masks_cmd.masks)
+main.add_command(degrade_cmd.degrade)
 bench.add_command(masks_cmd.bench_masks, "masks")
 bench.add_command(model_cmd.bench_model, "model")
 main.add_command(train_cmd.train_ref, "train-ref")

@@ -7,6 +7,7 @@ import sys
 import click
 
 from occface.bench import masks as bench_mod
+from occface.errors import OccfaceError
 from occface.masks import make as masks_make
 from occface.masks import sets as masksets
 
@@ -37,11 +38,49 @@ def make(spec, out):
             sys.exit(1)
 
 
+def _kind_and_faces(kind, db_name, root, n_faces):
+    """(spec, faces) for ``--kind KIND --db DB``: the kind's spec and the database's first faces."""
+    from occface import db as db_mod
+    from occface.build import preview
+
+    from .build_cmd import mask_spec_from_option
+
+    spec = mask_spec_from_option(kind, "--kind")
+    if db_name != "sample" and not root:
+        raise click.UsageError(f"--db {db_name} needs --root")
+    try:
+        source = db_mod.open_database(db_name, root if db_name != "sample" else None, ())
+        return spec, preview.sample_faces(source, n_faces)
+    except (ValueError, FileNotFoundError, OccfaceError) as e:
+        raise click.ClickException(str(e)) from None
+
+
+def _db_options(f):
+    f = click.option("--faces", "n_faces", default=6, show_default=True, help="Faces (columns) from the database.")(f)
+    f = click.option("--root", type=click.Path(exists=True, file_okay=False), help="Database root (not for sample).")(f)
+    f = click.option("--db", "db_name", type=click.Choice(["sample", "folder"]), default="sample", show_default=True,
+                     help="Faces to draw on, with --kind.")(f)
+    return f
+
+
 @masks.command()
-@click.argument("set_name", metavar="SET")
+@click.argument("set_name", metavar="[SET]", required=False)
 @click.option("--verify/--no-verify", default=True, show_default=True, help="Check the files against checksums.json.")
-def stats(set_name, verify):
-    """Print the hole-ratio histogram and per-group / per-bucket counts of SET (bundled name or folder)."""
+@click.option("--kind", default=None, help="Instead of a SET: a mask kind (preset or JSON) drawn on real faces.")
+@_db_options
+@click.option("--draws", default=20, show_default=True, help="With --kind: draws per face.")
+def stats(set_name, verify, kind, db_name, root, n_faces, draws):
+    """Hole ratios of SET (histogram, per-group and per-bucket counts), or of --kind KIND on --db faces
+    (per object / component: mean, percentiles, histogram)."""
+    if kind is not None:
+        from occface.build import preview
+
+        spec, faces = _kind_and_faces(kind, db_name, root, n_faces)
+        click.echo(f"{kind} on {len(faces)} {db_name} faces x {draws} draws (hole = mask 1 = missing; occluders: alpha > 0.5)")
+        click.echo(preview.format_stats(preview.mask_stats(spec, faces, draws=draws)))
+        return
+    if set_name is None:
+        raise click.UsageError("give a SET, or --kind KIND")
     try:
         ms = masksets.load_set(set_name)
     except (ValueError, FileNotFoundError) as e:
@@ -55,13 +94,29 @@ def stats(set_name, verify):
 
 
 @masks.command()
-@click.argument("set_name", metavar="SET")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG to write.")
+@click.argument("set_name", metavar="[SET]", required=False)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Picture to write (.png, .jpg).")
 @click.option("--per-group", default=8, show_default=True, help="Masks shown per group (one row per group).")
-def show(set_name, out, per_group):
-    """Write a PNG grid of SET: one row per group, holes white."""
+@click.option("--kind", default=None, help="Instead of a SET: a mask kind (preset or JSON) drawn on real faces.")
+@_db_options
+@click.option("--draws", default=2, show_default=True, help="With --kind (not a mixture or an occluder): rows of draws.")
+def show(set_name, out, per_group, kind, db_name, root, n_faces, draws):
+    """Write a picture of SET (one row per group, holes white), or a labelled grid of --kind KIND on
+    real faces as a build stores them (one row per object / style / component, one column per face)."""
     import cv2
 
+    if kind is not None:
+        from occface.build import preview
+
+        spec, faces = _kind_and_faces(kind, db_name, root, n_faces)
+        img = preview.mask_grid(spec, faces, draws=draws, title=f"occface build --mask {kind}: hr_occluded "
+                                                                  f"(128 px) on {db_name} faces; caption: hole ratio")
+        if not cv2.imwrite(out, cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
+            raise click.ClickException(f"could not write {out}")
+        click.echo(f"wrote {out} ({len(preview.mask_rows(spec, draws))} rows x {len(faces)} faces)")
+        return
+    if set_name is None:
+        raise click.UsageError("give a SET, or --kind KIND")
     try:
         ms = masksets.load_set(set_name)
     except (ValueError, FileNotFoundError) as e:

@@ -24,8 +24,8 @@ from .sample import make_sample
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
-def sample_faces(source, n: int, cfg: BuildConfig = BuildConfig()) -> list[tuple[str, np.ndarray, object]]:
-    """``(label, rgb, face)`` for the first ``n`` records of ``source`` that give a face."""
+def sample_faces(source, n: int, cfg: BuildConfig = BuildConfig()) -> list[tuple[str, np.ndarray, object, str]]:
+    """``(label, rgb, face, record key)`` for the first ``n`` records of ``source`` that give a face."""
     out = []
     for rec in source.records():
         try:
@@ -124,7 +124,8 @@ def mask_stats(spec, faces, cfg: BuildConfig = BuildConfig(), draws: int = 20) -
                 fallbacks += '"fallback": "' in smp["meta"]["mask_params"]
         r = np.array(ratios)
         p10, p50, p90 = np.percentile(r, [10, 50, 90])
-        out[lab.replace("\n", " ").replace("draw 1", "").strip()] = {
+        name = " ".join(part for part in lab.split("\n") if not part.startswith(("weight", "draw")))
+        out[name] = {
             "n": len(r), "mean": float(r.mean()), "min": float(r.min()), "p10": float(p10), "p50": float(p50),
             "p90": float(p90), "max": float(r.max()), "fallbacks": int(fallbacks),
             "hist": np.histogram(r, bins=10, range=(0.0, 1.0))[0].tolist()}

@@ -14,8 +14,10 @@ eyeglasses    0.36-0.45       as above (+ cat-    0.04-0.2 (clear      0.03-0.05
                               eye)                tints): mask = frame
 ============  ==============  ==================  ===================  ==================
 
-Fallback: when ``|yaw| > 0.5`` (the far eye is too foreshortened to carry a lens; beyond
-~45 degrees of yaw) only the near lens and its temple are drawn, and the params record
+Fallback: a face whose landmarks cannot hold both lenses, i.e. a near-profile with
+``|yaw| > 0.85`` or the far eye under half the near eye's width (beyond ~60 degrees of yaw;
+the yawed LFW faces of the sample database reach |yaw| 0.7 with eye-width ratios >= 0.7 and
+keep both lenses), gets only the near lens and its temple, and the params record
 ``"fallback": "near_lens_only"``.
 """
 
@@ -28,7 +30,8 @@ from .draw import Draw, bulge, layer, light, line, poly, solid
 from .frame import FaceFrame, bezier, superellipse
 
 STYLES = {"sunglasses": ("round", "wayfarer", "aviator"), "eyeglasses": ("round", "wayfarer", "aviator", "cat_eye")}
-YAW_LIMIT = 0.5
+YAW_LIMIT = 0.85
+EYE_RATIO_LIMIT = 0.5
 RATIO = {"round": (0.8, 0.95), "wayfarer": (0.55, 0.7), "aviator": (0.75, 0.9), "cat_eye": (0.55, 0.7)}
 POWER = {"round": 2.0, "wayfarer": 3.6, "aviator": 2.3, "cat_eye": 3.0}
 
@@ -61,7 +64,7 @@ def sample(obj: str, style: str, d: Draw, f: FaceFrame, size: int) -> dict:
     drop = d.uniform(0.0, 0.06)
     fallback = None
     sides = ["r", "l"]
-    if abs(f.yaw) > YAW_LIMIT:
+    if abs(f.yaw) > YAW_LIMIT or min(f.eye_scale) < EYE_RATIO_LIMIT * max(f.eye_scale):
         fallback = "near_lens_only"
         sides = ["r"] if f.eye_scale[0] >= f.eye_scale[1] else ["l"]
     # materials

@@ -98,15 +98,15 @@ def sample_scarf(style: str, d: Draw, f: FaceFrame, size: int) -> dict:
     lm = f.lm
     t = d.uniform(0.1, 1.0)
     mid = lm[33] + (lm[57] - lm[33]) * t
-    centre = _face_centre(f)
     wide = d.uniform(0.2, 0.5) * f.iod
-    end_r = push_out([lm[2]], centre, wide)[0]
-    end_l = push_out([lm[14]], centre, wide)[0]
-    edge = bezier(end_r, 2 * mid - (end_r + end_l) / 2, end_l, 12)  # one smooth curve through `mid`
-    wave = (np.array(d.rng.random(len(edge))) * 2 - 1) * 0.04 * f.iod
-    edge = edge + np.outer(wave, f.v)
+    # the top edge: across the front at the height of `mid`, up the sides 0.12 iod above the jaw contour
+    jaw = lm[2:15]
+    a = (jaw - mid) @ f.u / f.iod
+    b = np.minimum((jaw - mid) @ f.v / f.iod - 0.12, 0.0) + (d.rng.random(len(jaw)) * 2 - 1) * 0.03
+    edge = f.at(mid, a, b)
     down = f.v * (2.0 * size)
-    outline = np.concatenate([edge, [end_l + f.u * wide + down, end_r - f.u * wide + down]])
+    end_r, end_l = edge[0] - f.u * wide, edge[-1] + f.u * wide
+    outline = np.concatenate([[end_r], edge, [end_l, end_l + down, end_r + down]])
     base = d.colour(palettes.FABRIC, 14)
     if style == "knit":
         tex = {"type": "stripes", "c0": list(base), "c1": palettes.shade_of(base, 0.8), "dir": unit(f.u),

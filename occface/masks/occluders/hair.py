@@ -11,7 +11,7 @@ line ``b_brow`` is the mean height of points 17-26 (about -0.35 on aligned faces
 * ``side``: the edge slants from ``b_brow - 0.15`` on one side to 0.25-0.6 (over that eye) on
   the other;
 * ``strands``: 3-6 loose locks of 4-8 hairs each (1 px, curved), from the top of the image
-  across the forehead and eyes down to -0.1..1.0 (little area: most of the face stays visible).
+  across the forehead and eyes down to -0.2..0.8 (little area: most of the face stays visible).
 
 Colour: a ``palettes.HAIR`` shade; the mass is fBm stretched along the hair (streaks, darker
 and lighter tones), with 12-23 darker strands drawn over the edge.
@@ -50,11 +50,11 @@ def sample(style: str, d: Draw, f: FaceFrame, size: int) -> dict:
             locks, per = 1 + d.index(2), 4 + d.index(5)
             lock = rand((locks, 3))  # position, reach, bend
             a = np.repeat(lock[:, 0] * 1.8 - 0.9, per)
-            reach = np.repeat(lock[:, 1] * 1.1 - 0.1, per)
+            reach = np.repeat(lock[:, 1] * 0.8 - 0.1, per)  # down to -0.1..0.7 iod: eyes and cheeks, not the mouth
             bend = np.repeat(lock[:, 2] * 0.8 - 0.4, per)
             jit = rand((locks * per, 3))
             pts = _strands(d, f, mid, a + jit[:, 0] * 0.4 - 0.2, a + bend + jit[:, 1] * 0.36 - 0.18,
-                           np.full(locks * per, -3.0), reach + jit[:, 2] * 0.3 - 0.15, bend * 0.8)
+                           np.full(locks * per, -3.0), reach + jit[:, 2] * 0.2 - 0.1, bend * 0.8)
             layers.append(layer(lines(pts, 1.0), {"type": "solid", "c": colour}, (), 0.85, 0.3))
         return {"object": "hair", "style": style, "fallback": None, "layers": layers}
     if style == "fringe":

@@ -1,0 +1,49 @@
+"""``occface degrade show``: the degradation presets on real faces."""
+
+from __future__ import annotations
+
+import click
+
+from occface.errors import OccfaceError
+
+
+@click.group()
+def degrade():
+    """LR degradation chains (see docs/degrade.md)."""
+
+
+@degrade.command()
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Picture to write (.png, .jpg).")
+@click.option("--preset", "presets", multiple=True,
+              help="Preset name or JSON spec / @spec.json, repeatable [default: none, gfpgan, light, heavy].")
+@click.option("--db", "db_name", type=click.Choice(["sample", "folder"]), default="sample", show_default=True)
+@click.option("--root", type=click.Path(exists=True, file_okay=False), help="Database root (not for sample).")
+@click.option("--faces", "n_faces", default=6, show_default=True, help="Faces (columns).")
+@click.option("--draws", default=2, show_default=True, help="Rows (draws) per preset.")
+@click.option("--seed", default=0, show_default=True)
+def show(out, presets, db_name, root, n_faces, draws, seed):
+    """Write a labelled grid: the clean HR, then each preset's 16-px LR (enlarged 8x) of the same faces."""
+    import cv2
+
+    from occface import db as db_mod
+    from occface import degrade as degrade_mod
+    from occface.build import BuildConfig, preview
+
+    from .build_cmd import degrade_spec_from_option
+
+    specs = {}
+    for text in presets or ("none", "gfpgan", "light", "heavy"):
+        spec = degrade_spec_from_option(text, "--preset")
+        specs[spec.name if text in degrade_mod.PRESETS else f"{spec.name} {len(specs) + 1}"] = spec
+    if db_name != "sample" and not root:
+        raise click.UsageError(f"--db {db_name} needs --root")
+    try:
+        faces = preview.sample_faces(db_mod.open_database(db_name, root if db_name != "sample" else None, ()), n_faces)
+    except (ValueError, FileNotFoundError, OccfaceError) as e:
+        raise click.ClickException(str(e)) from None
+    img = preview.degrade_grid(specs, faces, BuildConfig(seed=seed), draws=draws,
+                               title=f"occface build --degrade PRESET: the LR of {db_name} faces; caption: "
+                                     "b blur sigma (HR px), /r shrink, n noise sigma, q JPEG quality, m motion, cj colour")
+    if not cv2.imwrite(out, cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
+        raise click.ClickException(f"could not write {out}")
+    click.echo(f"wrote {out} ({len(specs)} presets x {draws} draws x {len(faces)} faces)")
