@@ -50,6 +50,7 @@ def apply_fill(hr: np.ndarray, mask: np.ndarray, params: dict, out: np.ndarray |
 
     # numpy broadcasting a (H, W, 1) mask over 3 channels runs a length-3 inner loop (~90 us here);
     # OpenCV's masked copy does the same selection in ~15 us.
+    hr = np.ascontiguousarray(hr)  # (a transposed view would give OpenCV a layout it cannot take)
     keep = (mask == 0).astype(np.uint8)
     mode = params["mode"]
     if mode == "zeros":
@@ -69,7 +70,7 @@ def apply_fill(hr: np.ndarray, mask: np.ndarray, params: dict, out: np.ndarray |
         out = fill
     else:
         np.copyto(out, fill)
-    cv2.copyTo(np.ascontiguousarray(hr), keep, out)  # kept pixels from hr, holes keep the fill
+    cv2.copyTo(hr, keep, out)  # kept pixels from hr, holes keep the fill
     return out
 
 
