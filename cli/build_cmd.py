@@ -163,10 +163,15 @@ def join(out_dir, part_dirs):
 @click.option("--rounds", default=3, show_default=True, help="Interleaved repetitions; the fastest is kept.")
 @click.option("--out", default=None, help="Scratch directory (default: a temp dir).")
 @click.option("--workers", "worker_list", default="1,2", show_default=True, help="Worker counts to time.")
-def bench_build(root, limit, rounds, out, worker_list):
-    """Pipeline cost vs bare dlib detect+landmarks on the same photos, and worker scaling."""
+@click.option("--degrade", "degrade_list", default="gfpgan", show_default=True,
+              help="Degradation presets also timed (comma-separated; '' for none).")
+def bench_build(root, limit, rounds, out, worker_list, degrade_list):
+    """Pipeline cost vs bare dlib detect+landmarks on the same photos, worker scaling, and degradation cost."""
     from occface.bench import build as bb
 
+    degrades = tuple(d.strip() for d in degrade_list.split(",") if d.strip())
+    for d in degrades:
+        degrade_spec_from_option(d)
     res = bb.run(root, limit=limit, workers=[int(w) for w in worker_list.split(",")], scratch=out, rounds=rounds,
-                 log=click.echo)
+                 log=click.echo, degrade=degrades)
     click.echo(json.dumps(res, indent=1))

@@ -23,8 +23,6 @@ def degrade():
 @click.option("--seed", default=0, show_default=True)
 def show(out, presets, db_name, root, n_faces, draws, seed):
     """Write a labelled grid: the clean HR, then each preset's 16-px LR (enlarged 8x) of the same faces."""
-    import cv2
-
     from occface import db as db_mod
     from occface import degrade as degrade_mod
     from occface.build import BuildConfig, preview
@@ -44,6 +42,8 @@ def show(out, presets, db_name, root, n_faces, draws, seed):
     img = preview.degrade_grid(specs, faces, BuildConfig(seed=seed), draws=draws,
                                title=f"occface build --degrade PRESET: the LR of {db_name} faces; caption: "
                                      "b blur sigma (HR px), /r shrink, n noise sigma, q JPEG quality, m motion, cj colour")
-    if not cv2.imwrite(out, cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
-        raise click.ClickException(f"could not write {out}")
+    try:
+        preview.write_picture(out, img)
+    except OSError as e:
+        raise click.ClickException(str(e)) from None
     click.echo(f"wrote {out} ({len(specs)} presets x {draws} draws x {len(faces)} faces)")

@@ -111,8 +111,10 @@ def show(set_name, out, per_group, kind, db_name, root, n_faces, draws):
         spec, faces = _kind_and_faces(kind, db_name, root, n_faces)
         img = preview.mask_grid(spec, faces, draws=draws, title=f"occface build --mask {kind}: hr_occluded "
                                                                   f"(128 px) on {db_name} faces; caption: hole ratio")
-        if not cv2.imwrite(out, cv2.cvtColor(img, cv2.COLOR_RGB2BGR)):
-            raise click.ClickException(f"could not write {out}")
+        try:
+            preview.write_picture(out, img)
+        except OSError as e:
+            raise click.ClickException(str(e)) from None
         click.echo(f"wrote {out} ({len(preview.mask_rows(spec, draws))} rows x {len(faces)} faces)")
         return
     if set_name is None:
@@ -131,6 +133,8 @@ def show(set_name, out, per_group, kind, db_name, root, n_faces, draws):
 @click.option("--n", default=1000, show_default=True, help="Masks per generator per round.")
 @click.option("--rounds", default=5, show_default=True, help="Interleaved rounds (medians are reported).")
 @click.option("--seed", default=0, show_default=True)
-def bench_masks(n, rounds, seed):
-    """Mask generators vs a PConv-Keras-style baseline, side by side (run on one core: taskset -c 0)."""
-    bench_mod.run(n=n, rounds=rounds, seed=seed, echo=click.echo)
+@click.option("--occluders/--no-occluders", default=True, show_default=True,
+              help="Also time the occluders on the sample database's faces.")
+def bench_masks(n, rounds, seed, occluders):
+    """Mask generators and occluders vs a PConv-Keras-style baseline, side by side (run on one core: taskset -c 0)."""
+    bench_mod.run(n=n, rounds=rounds, seed=seed, echo=click.echo, occluders=occluders)

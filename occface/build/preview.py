@@ -178,7 +178,7 @@ def degrade_grid(specs: dict, faces, cfg: BuildConfig = BuildConfig(), draws: in
     cells.append(row)
     caps.append(cap)
     for name, spec in specs.items():
-        for k in range(draws):
+        for k in range(1 if spec.is_none else draws):  # `none` draws nothing: one row says it all
             row, cap = [], []
             for face, hr in zip(faces, hrs):
                 params, lr = degrade.degrade_for(spec, cfg.seed, f"preview:{face[3]}#{k}", hr, cfg.lr_size, cfg.resize_rule)
@@ -187,5 +187,12 @@ def degrade_grid(specs: dict, faces, cfg: BuildConfig = BuildConfig(), draws: in
                 cap.append(_degrade_caption(params))
             cells.append(row)
             caps.append(cap)
-            labels.append(f"{name}\nLR {cfg.lr_size} px x{zoom}" + (f"\ndraw {k + 1}" if draws > 1 else ""))
+            labels.append(f"{name}\nLR {cfg.lr_size} px x{zoom}" + (f"\ndraw {k + 1}" if draws > 1 and not spec.is_none else ""))
     return labelled_grid(cells, labels, [f[0] for f in faces], caps, title)
+
+
+def write_picture(path: str, rgb: np.ndarray, jpeg_quality: int = 88) -> None:
+    """Write an RGB picture: PNG (lossless) or JPEG (``jpeg_quality``; a tenth of the PNG's size for these photos)."""
+    params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if path.lower().endswith((".jpg", ".jpeg")) else []
+    if not cv2.imwrite(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params):
+        raise OSError(f"could not write {path}")

@@ -19,8 +19,8 @@ SIZE = 128
 EYES = list(range(36, 48))
 MOUTH = list(range(48, 68))
 # documented in docs/masks.md: hole ratio (mask = alpha > 0.5) of each object on the sample faces
-RATIO = {"sunglasses": (0.04, 0.13), "eyeglasses": (0.005, 0.05), "face_mask": (0.12, 0.28), "scarf": (0.12, 0.36),
-         "hand": (0.05, 0.28), "hair": (0.03, 0.42), "object": (0.01, 0.2)}
+RATIO = {"sunglasses": (0.03, 0.13), "eyeglasses": (0.005, 0.05), "face_mask": (0.12, 0.28), "scarf": (0.12, 0.36),
+         "hand": (0.04, 0.28), "hair": (0.03, 0.42), "object": (0.01, 0.2)}
 
 
 def _aligned(photo, upsample=1):

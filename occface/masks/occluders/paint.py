@@ -100,7 +100,7 @@ def _coverage(geom) -> np.ndarray:
         cv2.fillPoly(canvas, [p], 255, cv2.LINE_AA, SHIFT)
     for (w, closed), group in lines.items():  # strokes of one width in one call: their union
         cv2.polylines(canvas, group, closed, 255, w, cv2.LINE_AA, SHIFT)
-    return canvas.astype(np.float32) * np.float32(1 / 255)
+    return np.multiply(canvas, np.float32(1 / 255), dtype=np.float32)
 
 
 def _blur(a: np.ndarray, sigma: float) -> np.ndarray:
@@ -301,9 +301,7 @@ def render(params: dict, size: int = 128) -> tuple[np.ndarray, np.ndarray]:
         a_raw, a = _alpha(layer, geom)
         col = _texture(layer["tex"], box, size, noise)
         shade = _shading(layer.get("shade", ()), box, a_raw)
-        if shade is not None:
-            col *= shade
-        col *= a
+        col *= a if shade is None else shade * a  # one pass over the colour planes
         sub_c = acc_c[:, y0 - uy0 : y1 - uy0, x0 - ux0 : x1 - ux0]
         sub_a = acc_a[y0 - uy0 : y1 - uy0, x0 - ux0 : x1 - ux0]
         if k:  # over what is there
