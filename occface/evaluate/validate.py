@@ -48,6 +48,7 @@ import numpy as np
 from .. import metrics
 from ..data import LoaderConfig, ShardReader
 from ..format import shards as shards_fmt
+from ..format.atomic import write_bytes_atomic
 from ..format.canonical import to_dict
 from ..format.manifest import load_manifest, manifest_sha256
 from ..runtime import AMP_MODES
@@ -220,11 +221,9 @@ def validate(checkpoint: str | None, data: str, out_dir: str, cfg: ValidateConfi
                            "note": "generator forward incl. host->device copy and uint8 output, "
                                    "first batch excluded when there are several"}
     os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "report.json"), "w") as fh:
-        json.dump(report, fh, indent=1, allow_nan=True)
-    md = markdown(report)
-    with open(os.path.join(out_dir, "report.md"), "w") as fh:
-        fh.write(md)
+    write_bytes_atomic(os.path.join(out_dir, "report.json"),
+                       (json.dumps(report, indent=1, allow_nan=True) + "\n").encode("utf-8"))
+    write_bytes_atomic(os.path.join(out_dir, "report.md"), markdown(report).encode("utf-8"))
     columns = (["occluded LR (x8)", *BASELINES]
                + (["block 1", "block 2", "model (block 3)"] if g is not None else []) + ["ground truth"])
     write_grid(os.path.join(out_dir, "grid.png"), grid_rows, columns)
