@@ -58,7 +58,7 @@ from .inference import run_generator
 from .report import (MODEL, conventions, hole_bucket_label, markdown, square_side_bin, summarise,
                      table_markdown, write_grid, yaw_label)
 
-__all__ = ["ValidateConfig", "validate", "table_markdown", "markdown", "BASELINES", "MODEL"]
+__all__ = ["ValidateConfig", "validate", "default_out_dir", "table_markdown", "markdown", "BASELINES", "MODEL"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +88,14 @@ class ValidateConfig:
             raise ValueError("crop >= 0, batch_size >= 1 and workers >= 1 please")
         if not 0.0 <= self.lr_hole_threshold < 1.0:
             raise ValueError("lr_hole_threshold must be in [0, 1)")
+
+
+def default_out_dir(checkpoint: str | None, split: str) -> str:
+    """``CHECKPOINT_DIR/validate-SPLIT-STEM`` for a checkpoint, ``./validate-SPLIT`` without one."""
+    if checkpoint is None:
+        return f"validate-{split}"
+    stem = os.path.splitext(os.path.basename(checkpoint))[0]
+    return os.path.join(os.path.dirname(os.path.abspath(checkpoint)), f"validate-{split}-{stem}")
 
 
 def _read_meta(reader) -> dict[str, list]:
