@@ -178,9 +178,7 @@ def validate(checkpoint, data, split, out, y_channel, crop, batch_size, device, 
 
     device = _device(device)
     if out is None:
-        out = (os.path.join(os.path.dirname(os.path.abspath(checkpoint)),
-                            f"validate-{split}-{os.path.splitext(os.path.basename(checkpoint))[0]}")
-               if checkpoint else f"validate-{split}")
+        out = V.default_out_dir(checkpoint, split)
     try:
         cfg = V.ValidateConfig(split=split, y_channel=y_channel, crop=crop, batch_size=batch_size, device=device,
                                amp=_amp(amp, device), channels_last=channels_last, downstream=not no_downstream,

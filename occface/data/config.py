@@ -21,7 +21,7 @@ class LoaderConfig:
     """What the loader produces.  Frozen: equal configs give equal items.
 
     split: ``"train"``, ``"test"``, a tuple of splits, or ``None`` for every sample.
-    heatmaps: specs ``"<grouping>@<size>"`` (``occface.heatmaps``: all68, pu7, pu42, fhc4, parts5);
+    heatmaps: specs ``"<grouping>@<size>"`` (``occface.faces.heatmaps``: all68, pu7, pu42, fhc4, parts5);
         ``()`` for none.  Default: the public Pro-UIGAN set (7 @16, 42 @32, 68 @64).
     range: ``"[-1,1]"`` (``x / 127.5 - 1``) or ``"[0,1]"`` (``x / 255``) for the images.
     heatmap_sigma: Gaussian sigma in heatmap pixels; ``None`` = the build's ``heatmap_sigma``.
@@ -30,7 +30,7 @@ class LoaderConfig:
     remask: ``None`` (the stored mask), a mask spec (``occface.masks`` dataclass or its dict), or
         ``"build"`` (the build's own mask spec): draw a fresh mask every epoch.
     remask_seed: base seed of the re-mask (and re-degrade) draws; ``None`` = the build's seed.
-    fill: fill for re-masked holes (``occface.occlude.FillConfig``); ``None`` = the build's fill.
+    fill: fill for re-masked holes (``occface.faces.occlude.FillConfig``); ``None`` = the build's fill.
     redegrade: ``None`` (the stored degradation, re-applied to re-masked faces), a degradation
         spec (``occface.degrade.DegradeSpec``, its dict, a preset name such as ``"gfpgan"``), or
         ``"build"`` (the build's own chain): draw a fresh degradation of the LR every epoch

@@ -36,7 +36,7 @@ class Source:
         raise NotImplementedError
 
     def load(self, record: Record) -> np.ndarray:
-        """(H, W, 3) uint8 RGB.  Raises occface.decode.DecodeError for unusable files."""
+        """(H, W, 3) uint8 RGB.  Raises occface.faces.decode.DecodeError for unusable files."""
         raise NotImplementedError
 
     def fields(self) -> dict[str, str]:

@@ -5,7 +5,7 @@ folder, installed as the ``occface_masksets`` package):
 
 * ``spec.json``  ``{"name", "format", "size", "seed", "stream", "description",
   "groups": [{"label", "count", "spec"}, ...]}`` where ``spec`` is a mask spec
-  as written by :func:`occface.specs.spec_to_dict`;
+  as written by :func:`occface.masks.spec_to_dict`;
 * ``masks.npz``  ``bits`` (n, size*size/8) uint8 = ``np.packbits`` of each
   mask (row-major, 1 = missing), ``group`` (n,) int16 index into the groups,
   ``count`` (n,) int32 hole pixels; written with fixed zip metadata and no

@@ -21,7 +21,7 @@ QUADRANTS = ("top_left", "top_right", "bottom_left", "bottom_right")
 PARTS = parts.PARTS
 # FCSR-GAN's six fixed occlusions O1-O6, in the order of its Fig. 7 caption.
 # The paper does not say whether "left" is the subject's or the viewer's; here
-# it is the subject's (see occface.mask_parts).
+# it is the subject's (see occface.masks.parts).
 FCSR_GAN_OCCLUSIONS = {
     "O1": "left_half",
     "O2": "right_half",
@@ -108,7 +108,7 @@ class PartMask(MaskSpec):
     """Facial part placed from the landmarks: one of :data:`PARTS`.
 
     ``pad``: (along the eye line, across) padding in inter-ocular distances;
-    None = the part's default (``occface.parts.DEFAULT_PAD``).
+    None = the part's default (``occface.masks.parts.DEFAULT_PAD``).
     ``jitter`` j >= 0: the part is shifted by U(-j, j) iod along each face axis
     and its half-extents scaled by U(1 - j, 1 + j); 0 = the fixed mask.
     """
