@@ -12,6 +12,7 @@ kinds / presets) and a caption under every cell (hole ratio, or the drawn degrad
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import cv2
 import numpy as np
@@ -104,8 +105,7 @@ def mask_grid(spec, faces, cfg: BuildConfig = BuildConfig(), draws: int = 1, tit
         for face in faces:
             smp = _cell_sample(face, s, r, cfg)
             row.append(smp["hr_occluded"])
-            p = smp["meta"]["mask_params"]
-            fb = " fallback" if '"fallback": "' in p else ""
+            fb = " fallback" if json.loads(smp["meta"]["mask_params"]).get("fallback") else ""
             cap.append(f"hole {smp['meta']['hole_ratio']:.3f}{fb}")
         cells.append(row)
         caps.append(cap)
@@ -121,7 +121,7 @@ def mask_stats(spec, faces, cfg: BuildConfig = BuildConfig(), draws: int = 20) -
             for k in range(draws):
                 smp = _cell_sample(face, s, k, cfg)
                 ratios.append(smp["meta"]["hole_ratio"])
-                fallbacks += '"fallback": "' in smp["meta"]["mask_params"]
+                fallbacks += bool(json.loads(smp["meta"]["mask_params"]).get("fallback"))
         r = np.array(ratios)
         p10, p50, p90 = np.percentile(r, [10, 50, 90])
         name = " ".join(part for part in lab.split("\n") if not part.startswith(("weight", "draw")))
