@@ -190,3 +190,31 @@ def heat_overlay(face: np.ndarray, heat: np.ndarray, landmarks: np.ndarray | Non
         for x, y in np.asarray(landmarks):
             cv2.circle(out, (int(round(x)), int(round(y))), 1, (0, 255, 0), -1)
     return out
+
+
+# ----------------------------------------------------------------------------- plots (matplotlib)
+
+def new_figure(width_in: float = 6.4, height_in: float = 3.6, ncols: int = 1):
+    """A matplotlib (Figure, axes) pair drawn by the Agg canvas (no GUI backend, no global state)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width_in, height_in), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    return fig, (axes[0] if ncols == 1 else list(axes))
+
+
+def figure_png(fig) -> bytes:
+    """PNG bytes of a figure (no timestamp in the metadata, so the same figure gives the same bytes)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    return buf.getvalue()
+
+
+def save_figure(fig, path: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "wb") as fh:
+        fh.write(figure_png(fig))
