@@ -120,7 +120,7 @@ def contact_sheet(out_dir: str, png_path: str, n: int = 12, seed: int = 0) -> in
                        f"mask: {meta['mask_kind']}", f"hole: {100 * ratio:.1f}% of pixels"])
     columns = list(SHEET_COLUMNS)
     if hm_name:
-        columns[4] = f"heatmaps {hm_name}: max (red)\nlandmarks (green)"
+        columns[4] = f"heatmaps {hm_name}\n(max, red) landmarks\n(green)"
     else:
         columns[4] = "no stored heatmaps\nlandmarks (green)"
     cfg = m["config"]
