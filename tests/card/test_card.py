@@ -47,6 +47,10 @@ def build(tmp_path_factory):
 
 
 def test_markdown_card_has_every_section_and_the_source_licence(build):
+    from occface.build.summary import summary
+
+    groups = summary(build)["mask_groups"]  # what inspect lists: the bundled set's groups
+    assert groups and all(g.startswith("square128-v1/") for g in groups)
     paths = write_card(build, CardConfig(gallery=4), log=lambda s: None)
     md = open(paths["markdown"]).read()
     assert md.startswith("---\npretty_name: occface build sample (sample)\nlicense: other\n")
