@@ -185,18 +185,16 @@ def train_ref(data, out, steps, batch_size, lrs, lr_d, betas, warmup, no_stage1_
 def validate(checkpoint, data, split, out, y_channel, crop, batch_size, device, amp, channels_last, no_downstream,
              no_identity, workers, limit, grid_size, telea_radius_lr, telea_radius_hr, progress):
     """PSNR / SSIM (with breakdowns), landmark NRMSE and identity distance of a checkpoint
-    and three training-free baselines; writes report.json, report.md and grid.png."""
+    and three training-free baselines; writes report.json, report.md, a labelled grid.png and
+    psnr_by_mask.png (PSNR per square size and hole-ratio bucket, model and baselines)."""
     from occface.errors import OccfaceError
     from occface.evaluate import validate as V
-
     from occface.runtime import available_cores
 
     device = _device(device)
     workers = workers or available_cores()
     if out is None:
-        out = (os.path.join(os.path.dirname(os.path.abspath(checkpoint)),
-                            f"validate-{split}-{os.path.splitext(os.path.basename(checkpoint))[0]}")
-               if checkpoint else f"validate-{split}")
+        out = V.default_out_dir(checkpoint, split)
     try:
         cfg = V.ValidateConfig(split=split, y_channel=y_channel, crop=crop, batch_size=batch_size, device=device,
                                amp=_amp(amp, device), channels_last=channels_last, downstream=not no_downstream,

@@ -158,12 +158,16 @@ def grid(cells: Sequence[Sequence[np.ndarray | None]], *, columns: Sequence[str]
 
 
 def write_png(path: str, rgb: np.ndarray) -> None:
-    """Write an (H, W, 3) uint8 RGB picture as PNG (folders made as needed); OSError when it cannot."""
+    """Write an (H, W, 3) uint8 RGB picture as PNG, atomically (folders made as needed)."""
     import cv2
 
+    from .format.atomic import write_bytes_atomic
+
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(as_rgb(rgb)[..., ::-1]))
+    if not ok:
+        raise OSError(f"could not encode {path}")
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    if not cv2.imwrite(path, np.ascontiguousarray(as_rgb(rgb)[..., ::-1])):
-        raise OSError(f"could not write {path}")
+    write_bytes_atomic(path, buf.tobytes())
 
 
 def upscale(img: np.ndarray, size: int) -> np.ndarray:
@@ -215,6 +219,7 @@ def figure_png(fig) -> bytes:
 
 
 def save_figure(fig, path: str) -> None:
+    from .format.atomic import write_bytes_atomic
+
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "wb") as fh:
-        fh.write(figure_png(fig))
+    write_bytes_atomic(path, figure_png(fig))

@@ -48,6 +48,7 @@ import numpy as np
 from .. import metrics
 from ..data import LoaderConfig, ShardReader
 from ..format import shards as shards_fmt
+from ..format.atomic import write_bytes_atomic
 from ..format.canonical import to_dict
 from ..format.manifest import load_manifest, manifest_sha256
 from ..runtime import AMP_MODES
@@ -58,7 +59,7 @@ from .plots import psnr_by_mask
 from .report import (MODEL, conventions, hole_bucket_label, markdown, square_side_bin, summarise,
                      table_markdown, write_grid, yaw_label)
 
-__all__ = ["ValidateConfig", "validate", "table_markdown", "markdown", "BASELINES", "MODEL"]
+__all__ = ["ValidateConfig", "validate", "default_out_dir", "table_markdown", "markdown", "BASELINES", "MODEL"]
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,14 @@ class ValidateConfig:
             raise ValueError("crop >= 0, batch_size >= 1 and workers >= 1 please")
         if not 0.0 <= self.lr_hole_threshold < 1.0:
             raise ValueError("lr_hole_threshold must be in [0, 1)")
+
+
+def default_out_dir(checkpoint: str | None, split: str) -> str:
+    """``CHECKPOINT_DIR/validate-SPLIT-STEM`` for a checkpoint, ``./validate-SPLIT`` without one."""
+    if checkpoint is None:
+        return f"validate-{split}"
+    stem = os.path.splitext(os.path.basename(checkpoint))[0]
+    return os.path.join(os.path.dirname(os.path.abspath(checkpoint)), f"validate-{split}-{stem}")
 
 
 def _read_meta(reader) -> dict[str, list]:
@@ -240,11 +249,9 @@ def validate(checkpoint: str | None, data: str, out_dir: str, cfg: ValidateConfi
                            "note": "generator forward incl. host->device copy and uint8 output, "
                                    "first batch excluded when there are several"}
     os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "report.json"), "w") as fh:
-        json.dump(report, fh, indent=1, allow_nan=True)
-    md = markdown(report)
-    with open(os.path.join(out_dir, "report.md"), "w") as fh:
-        fh.write(md)
+    write_bytes_atomic(os.path.join(out_dir, "report.json"),
+                       (json.dumps(report, indent=1, allow_nan=True) + "\n").encode("utf-8"))
+    write_bytes_atomic(os.path.join(out_dir, "report.md"), markdown(report).encode("utf-8"))
     columns = (["occluded LR\n16 px (x8)", *(b.replace("+", "+\n") for b in BASELINES)]
                + (["block 1\n32 px", "block 2\n64 px", "model\n(block 3)"] if g is not None else [])
                + ["ground truth\n128 px"])
