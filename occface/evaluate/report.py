@@ -178,4 +178,4 @@ def write_grid(path: str, rows: list[list[np.ndarray]], columns: list[str], size
     footer = ("Captions: PSNR of that image against the ground truth (dB, RGB 0-255, as in report.md). "
               "Small images are enlarged with nearest neighbour so their pixels stay visible.")
     pictures.write_png(path, pictures.grid(cells, columns=columns, row_labels=labels, captions=captions,
-                                           title=title, footer=footer, gap=4, label_width=170))
+                                           title=title, footer=footer, gap=4, label_width=190))

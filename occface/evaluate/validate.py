@@ -221,7 +221,7 @@ def validate(checkpoint: str | None, data: str, out_dir: str, cfg: ValidateConfi
                     if blocks_out is not None:
                         row += [blocks_out[0][k], blocks_out[1][k], blocks_out[2][k]]
                     grid_rows.append(row + [hr[k]])
-                    grid_info.append((reader.key(i), b["mask_kind"][k], float(mask[k].mean())))
+                    grid_info.append((reader.key(idx[k]), b["mask_kind"][k], float(mask[k].mean())))
             if bar is not None:
                 bar.update(len(idx))
             else:
@@ -241,6 +241,7 @@ def validate(checkpoint: str | None, data: str, out_dir: str, cfg: ValidateConfi
         report["checkpoint"]["trained_on_same_build"] = (
             info["manifest_sha256"] == report["data"]["manifest_sha256"])
     report["per_image"]["key"] = [reader.key(i) for i in range(n)]
+    report["grid_rows"] = [{"key": k, "mask_kind": m, "hole_ratio": r} for k, m, r in grid_info]
     report["config"] = to_dict(cfg)
     report["conventions"] = conventions(cfg)
     if g is not None and model_images:

@@ -163,6 +163,7 @@ def test_validate_reports_model_and_baselines_side_by_side(prouigan_build, ckpt,
     # 8 rows (key, mask kind, hole ratio at the left; PSNR under each scored image) x LR, 3 baselines,
     # blocks 1-3, GT, under a title and two-line headers
     assert 8 * (128 + 13) < grid.shape[0] < 8 * (128 + 13) + 120 and 8 * 128 + 170 <= grid.shape[1] < 8 * 136 + 200
+    assert [r["key"] for r in rep["grid_rows"]] == rep["per_image"]["key"][:8]  # each row labelled with its own key
     plot = cv2.imread(os.path.join(out, "psnr_by_mask.png"))
     assert plot is not None and plot.shape[1] > 2 * plot.shape[0]  # two panels: square side, hole-ratio bucket
     assert rep["files"]["psnr_by_mask"].endswith("psnr_by_mask.png")
