@@ -349,3 +349,17 @@ def test_ddp_two_cpu_processes_equal_one_process(prouigan_build, tmp_path):
     for d in ("local", "global"):
         for k in a["discriminators"][d]:
             assert (a["discriminators"][d][k] - b["discriminators"][d][k]).abs().max() < 2e-5, (d, k)
+
+
+def test_train_says_once_when_the_build_lacks_its_heatmaps(prouigan_build, tmp_path):
+    from occface import build as B
+    from occface.build import BuildConfig
+    from occface.db import SampleSource
+
+    assert T.heatmap_note(tiny_cfg(), prouigan_build) is None  # all68@16/32/64 stored
+    assert T.heatmap_note(tiny_cfg(heatmaps_on_device=True), prouigan_build) is None
+    default = str(tmp_path / "default")
+    B.build(SampleSource(lfw_faces=8), BuildConfig(), default, workers=1, progress=False, log=lambda s: None)
+    note = T.heatmap_note(tiny_cfg(), default)
+    assert "stores heatmaps fhc4@64, not all68@16, all68@32, all68@64" in note
+    assert "build with heatmaps all68@16,all68@32,all68@64" in note and "--" not in note
