@@ -207,3 +207,31 @@ def test_cli_export(build, tmp_path):
     r = CliRunner().invoke(cli, ["export", str(tmp_path), "--format", "folders", "--out", str(tmp_path / "y")])
     assert r.exit_code == 1 and "no manifest" in r.output
     shutil.rmtree(out)
+
+
+def test_kill_9_mid_export_then_resume_gives_identical_bytes(build, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    ref = str(tmp_path / "ref")
+    export(build, ref, ExportConfig(format="webdataset", samples_per_tar=1), **QUIET)
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "occface_cli.main", "export", build, "--format", "webdataset", "--out", str(out),
+           "--samples-per-tar", "1", "--no-progress"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        done = [f for f in os.listdir(out) if f.endswith(".tar")] if out.exists() else []
+        if len(done) >= 3:
+            break
+        time.sleep(0.002)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = [f for f in os.listdir(out) if f.endswith(".tar")]
+    assert 3 <= len(done) < 94, "the kill should land mid-export"
+    assert not json.load(open(out / "export.json"))["complete"]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert tree_bytes(str(out)) == tree_bytes(ref)
