@@ -177,7 +177,7 @@ def test_validate_options_and_baselines_only(prouigan_build, tmp_path):
     assert rep["ground_truth_reference"] is None and "nrmse" not in rep["overall"]["bicubic"]
     assert "Y channel" in rep["conventions"]["psnr"] and "4-px border crop" in rep["conventions"]["psnr"]
     rgb = V.validate(None, prouigan_build, str(tmp_path / "c"), V.ValidateConfig(downstream=False, limit=5),
-                     log=lambda s: None)
+                     log=lambda s: None, progress=True)  # the tqdm bar (stderr) instead of log lines
     assert rep["overall"]["bicubic"]["psnr"] != rgb["overall"]["bicubic"]["psnr"]
 
 
