@@ -208,11 +208,24 @@ PRESETS = {
 
 
 def spec_from_name(name: str):
-    """A named spec from :data:`PRESETS` (e.g. ``"bucket3-border"``, ``"lama-thick"``, ``"m2"``, ``"mouth"``)."""
-    try:
+    """A named spec: a preset from :data:`PRESETS` (e.g. ``"bucket3-border"``, ``"lama-thick"``,
+    ``"m2"``, ``"mouth"``) or the name of any bundled evaluation set (``"pconv128-v1"``,
+    ``"square128-v1"``: :class:`BundledSet` of that set)."""
+    if name in PRESETS:
         return PRESETS[name]
-    except KeyError:
-        raise ValueError(f"unknown mask preset {name!r}; known: {sorted(PRESETS)}") from None
+    from .sets import bundled_names  # sets imports this module: resolved on use
+
+    bundled = bundled_names()
+    if name in bundled:
+        return BundledSet(name)
+    raise ValueError(f"unknown mask preset {name!r}; known: {sorted(set(PRESETS) | set(bundled))}")
+
+
+def known_names() -> list[str]:
+    """Every name :func:`spec_from_name` accepts: the presets and the bundled sets."""
+    from .sets import bundled_names
+
+    return sorted(set(PRESETS) | set(bundled_names()))
 
 
 # ----------------------------------------------------------------------------- spec <-> dict
