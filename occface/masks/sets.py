@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.resources
 import io
 import json
 import os
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from . import specs, strokes
+from .bundled import bundled_names, bundled_root  # noqa: F401  (bundled_names re-exported)
 
 FORMAT = 1
 FILES = ("spec.json", "masks.npz")
@@ -90,12 +90,6 @@ def spec_bytes(spec: dict) -> bytes:
 # ----------------------------------------------------------------------------- locating
 
 
-def bundled_names() -> list[str]:
-    """Names of the sets shipped in ``masks/`` (package ``occface_masksets``)."""
-    root = importlib.resources.files("occface_masksets")
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and p.joinpath("spec.json").is_file())
-
-
 def is_build(src) -> bool:
     """True when ``src`` is an occface build folder (it holds a ``manifest.json``), not a mask set."""
     return Path(os.fspath(src)).joinpath("manifest.json").is_file()
@@ -110,7 +104,7 @@ def set_folder(src):
         return p
     if p.name == "spec.json" and p.is_file():
         return p.parent
-    root = importlib.resources.files("occface_masksets")
+    root = bundled_root()
     if "/" not in str(src) and root.joinpath(str(src), "spec.json").is_file():
         return root.joinpath(str(src))
     raise FileNotFoundError(f"no mask set {src!r}: not a bundled set ({bundled_names()}) nor a set folder")

@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 
 from . import parts, strokes
+from .bundled import bundled_names
 
 SQUARE_SIZES = {"m1": 16, "m2": 24, "m3": 32, "m4": 48, "m5": 64}
 QUADRANTS = ("top_left", "top_right", "bottom_left", "bottom_right")
@@ -213,8 +214,6 @@ def spec_from_name(name: str):
     ``"square128-v1"``: :class:`BundledSet` of that set)."""
     if name in PRESETS:
         return PRESETS[name]
-    from .sets import bundled_names  # sets imports this module: resolved on use
-
     bundled = bundled_names()
     if name in bundled:
         return BundledSet(name)
@@ -223,8 +222,6 @@ def spec_from_name(name: str):
 
 def known_names() -> list[str]:
     """Every name :func:`spec_from_name` accepts: the presets and the bundled sets."""
-    from .sets import bundled_names
-
     return sorted(set(PRESETS) | set(bundled_names()))
 
 
