@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from occface.errors import OccfaceError
+from .common import user_errors
 
 
 @click.group()
@@ -16,11 +16,12 @@ def degrade():
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Picture to write (.png, .jpg).")
 @click.option("--preset", "presets", multiple=True,
               help="Preset name or JSON spec / @spec.json, repeatable [default: none, gfpgan, light, heavy].")
-@click.option("--db", "db_name", type=click.Choice(["sample", "folder"]), default="sample", show_default=True)
-@click.option("--root", type=click.Path(exists=True, file_okay=False), help="Database root (not for sample).")
+@click.option("--db", "db_name", type=click.Choice(["sample", "folder"]), default="sample", show_default=True,
+              help="The faces to degrade (sample: the photos that ship with scikit-image).")
+@click.option("--root", type=click.Path(exists=True, file_okay=False), help="With --db folder: the folder of photos.")
 @click.option("--faces", "n_faces", default=6, show_default=True, help="Faces (columns).")
 @click.option("--draws", default=2, show_default=True, help="Rows (draws) per preset.")
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, show_default=True, help="Base seed of the degradations drawn.")
 def show(out, presets, db_name, root, n_faces, draws, seed):
     """Write a labelled grid: the clean HR, then each preset's 16-px LR (enlarged 8x) of the same faces."""
     from occface import db as db_mod
@@ -35,15 +36,10 @@ def show(out, presets, db_name, root, n_faces, draws, seed):
         specs[spec.name if text in degrade_mod.PRESETS else f"{spec.name} {len(specs) + 1}"] = spec
     if db_name != "sample" and not root:
         raise click.UsageError(f"--db {db_name} needs --root")
-    try:
+    with user_errors():
         faces = preview.sample_faces(db_mod.open_database(db_name, root if db_name != "sample" else None, ()), n_faces)
-    except (ValueError, FileNotFoundError, OccfaceError) as e:
-        raise click.ClickException(str(e)) from None
     img = preview.degrade_grid(specs, faces, BuildConfig(seed=seed), draws=draws,
-                               title=f"occface build --degrade PRESET: the LR of {db_name} faces; caption: "
-                                     "b blur sigma (HR px), /r shrink, n noise sigma, q JPEG quality, m motion, cj colour")
-    try:
+                               title=f"occface build --degrade PRESET: the 16-px LR of {db_name} faces")
+    with user_errors(OSError):
         preview.write_picture(out, img)
-    except OSError as e:
-        raise click.ClickException(str(e)) from None
     click.echo(f"wrote {out} ({len(specs)} presets x {draws} draws x {len(faces)} faces)")

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import cv2
 import numpy as np
 
-from .. import degrade, masks
+from .. import degrade, masks, pictures
 from ..faces.detect import detect_faces, select_faces, with_landmarks
 from .config import BuildConfig
 from .sample import make_sample
-
-FONT = cv2.FONT_HERSHEY_SIMPLEX
-
 
 def sample_faces(source, n: int, cfg: BuildConfig = BuildConfig()) -> list[tuple[str, np.ndarray, object, str]]:
     """``(label, rgb, face, record key)`` for the first ``n`` records of ``source`` that give a face."""
@@ -45,35 +43,11 @@ def sample_faces(source, n: int, cfg: BuildConfig = BuildConfig()) -> list[tuple
     return out
 
 
-def _text(img, text, org, scale=0.4, colour=(0, 0, 0)):
-    cv2.putText(img, text, org, FONT, scale, colour, 1, cv2.LINE_AA)
-
-
-def labelled_grid(cells: list[list[np.ndarray]], row_labels: list[str], col_labels: list[str],
-                  captions: list[list[str]] | None = None, title: str = "", label_width: int = 150) -> np.ndarray:
-    """Cells (all the same (h, w, 3) uint8 RGB) in rows, with headers, row names and per-cell captions."""
-    h, w = cells[0][0].shape[:2]
-    cap = 14 if captions else 0
-    head, top = 18, 22 if title else 0
-    gap = 4
-    rows, cols = len(cells), max(len(r) for r in cells)
-    H = top + head + rows * (h + cap + gap) + gap
-    W = label_width + cols * (w + gap) + gap
-    img = np.full((H, W, 3), 255, np.uint8)
-    if title:
-        _text(img, title, (6, 15), 0.45)
-    for j, lab in enumerate(col_labels):
-        _text(img, lab, (label_width + gap + j * (w + gap) + 2, top + 13))
-    for i, row in enumerate(cells):
-        y = top + head + i * (h + cap + gap)
-        for k, line in enumerate(row_labels[i].split("\n")):
-            _text(img, line, (6, y + 16 + 15 * k), 0.42)
-        for j, cell in enumerate(row):
-            x = label_width + gap + j * (w + gap)
-            img[y : y + h, x : x + w] = cell
-            if captions:
-                _text(img, captions[i][j], (x + 2, y + h + 11), 0.34, (40, 40, 40))
-    return img
+def labelled_grid(cells, row_labels: list[str], col_labels: list[str], captions=None, title: str = "",
+                  footer: str | None = None) -> np.ndarray:
+    """occface's one picture layout (:func:`occface.pictures.grid`); row labels split at ``\\n``."""
+    return pictures.grid(cells, columns=col_labels, row_labels=[lab.split("\n") for lab in row_labels],
+                         captions=captions, title=title or None, footer=footer)
 
 
 def mask_rows(spec, draws: int = 1) -> list[tuple[str, object]]:
@@ -109,7 +83,9 @@ def mask_grid(spec, faces, cfg: BuildConfig = BuildConfig(), draws: int = 1, tit
             cap.append(f"hole {smp['meta']['hole_ratio']:.3f}{fb}")
         cells.append(row)
         caps.append(cap)
-    return labelled_grid(cells, [lab for lab, _ in rows], [f[0] for f in faces], caps, title)
+    return labelled_grid(cells, [lab for lab, _ in rows], [f[0] for f in faces], caps, title,
+                         footer="Caption: hole ratio (mask = 1 where the occluder's alpha > 0.5, or the hole); "
+                                "'fallback': the object's documented fallback was drawn.")
 
 
 def mask_stats(spec, faces, cfg: BuildConfig = BuildConfig(), draws: int = 20) -> dict:
@@ -188,11 +164,21 @@ def degrade_grid(specs: dict, faces, cfg: BuildConfig = BuildConfig(), draws: in
             cells.append(row)
             caps.append(cap)
             labels.append(f"{name}\nLR {cfg.lr_size} px x{zoom}" + (f"\ndraw {k + 1}" if draws > 1 and not spec.is_none else ""))
-    return labelled_grid(cells, labels, [f[0] for f in faces], caps, title)
+    return labelled_grid(cells, labels, [f[0] for f in faces], caps, title,
+                         footer="Captions: b blur sigma (HR px), /r shrink factor, n noise sigma (0-255), q JPEG quality, "
+                                "m motion-blur length, cj colour jitter; 'bilinear': the plain downsample.")
 
 
 def write_picture(path: str, rgb: np.ndarray, jpeg_quality: int = 88) -> None:
-    """Write an RGB picture: PNG (lossless) or JPEG (``jpeg_quality``; a tenth of the PNG's size for these photos)."""
-    params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if path.lower().endswith((".jpg", ".jpeg")) else []
-    if not cv2.imwrite(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params):
-        raise OSError(f"could not write {path}")
+    """Write an RGB picture atomically: PNG (:func:`occface.pictures.write_png`) or, for ``.jpg`` /
+    ``.jpeg``, JPEG at ``jpeg_quality`` (a tenth of the PNG's size for these photo grids)."""
+    if not path.lower().endswith((".jpg", ".jpeg")):
+        pictures.write_png(path, rgb)
+        return
+    from ..format.atomic import write_bytes_atomic
+
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(rgb[..., ::-1]), [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)])
+    if not ok:
+        raise OSError(f"could not encode {path}")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_bytes_atomic(path, buf.tobytes())

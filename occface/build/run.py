@@ -30,6 +30,7 @@ from ..faces import heatmaps
 from ..format import manifest as manifest_fmt
 from ..format import shards
 from ..format.atomic import remove_stale
+from ..runtime import available_cores
 from .config import BuildConfig, to_dict, to_json
 from .sample import process_record
 
@@ -147,7 +148,7 @@ def build(source: Source, cfg: BuildConfig, out_dir: str, workers: int = 0, part
     if len(mine) > len(todo):
         log(f"resuming: {len(mine) - len(todo)} of {len(mine)} shards already complete")
     # all cores this process may use (affinity / container limits), not all cores of the host
-    workers = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()) or 1
+    workers = workers or available_cores()
     workers = max(1, min(workers, len(todo))) if todo else 1
     if progress is None:
         progress = sys.stderr.isatty()

@@ -27,8 +27,9 @@ class LoaderConfig:
     heatmap_sigma: Gaussian sigma in heatmap pixels; ``None`` = the build's ``heatmap_sigma``.
     heatmap_source: ``"auto"`` (stored maps when the shard has that spec and sigma, else render),
         ``"render"`` (always render from landmarks: exact float32) or ``"stored"`` (error if absent).
-    remask: ``None`` (the stored mask), a mask spec (``occface.masks`` dataclass or its dict), or
-        ``"build"`` (the build's own mask spec): draw a fresh mask every epoch.
+    remask: ``None`` (the stored mask), a mask spec (``occface.masks`` dataclass or its dict), a
+        preset or bundled-set name / JSON text as ``occface build --mask`` takes it (``"pconv"``,
+        ``"square128-v1"``), or ``"build"`` (the build's own mask spec): draw a fresh mask every epoch.
     remask_seed: base seed of the re-mask (and re-degrade) draws; ``None`` = the build's seed.
     fill: fill for re-masked holes (``occface.faces.occlude.FillConfig``); ``None`` = the build's fill.
     redegrade: ``None`` (the stored degradation, re-applied to re-masked faces), a degradation
@@ -83,7 +84,12 @@ class LoaderConfig:
         if isinstance(self.remask, dict):
             object.__setattr__(self, "remask", masks.spec_from_dict(self.remask))
         elif isinstance(self.remask, str) and self.remask != "build":
-            raise ValueError(f"remask must be None, a mask spec or 'build', got {self.remask!r}")
+            # the forms a user types, as ``occface build --mask`` takes them: a preset or bundled
+            # set name ("pconv", "square128-v1"), inline JSON, or "@spec.json"
+            try:
+                object.__setattr__(self, "remask", masks.from_text(self.remask))
+            except ValueError as exc:
+                raise ValueError(f"remask must be None, 'build', a mask spec or a preset name: {exc}") from None
         if isinstance(self.redegrade, dict):
             object.__setattr__(self, "redegrade", degrade.spec_from_dict(self.redegrade))
         elif isinstance(self.redegrade, str) and self.redegrade != "build":

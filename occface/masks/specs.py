@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass
 
 from . import occluders, parts, strokes
+from .bundled import bundled_names
 
 SQUARE_SIZES = {"m1": 16, "m2": 24, "m3": 32, "m4": 48, "m5": 64}
 QUADRANTS = ("top_left", "top_right", "bottom_left", "bottom_right")
@@ -239,11 +240,20 @@ PRESETS = {
 
 
 def spec_from_name(name: str):
-    """A named spec from :data:`PRESETS` (e.g. ``"bucket3-border"``, ``"lama-thick"``, ``"m2"``, ``"mouth"``)."""
-    try:
+    """A named spec: a preset from :data:`PRESETS` (e.g. ``"bucket3-border"``, ``"lama-thick"``,
+    ``"m2"``, ``"mouth"``) or the name of any bundled evaluation set (``"pconv128-v1"``,
+    ``"square128-v1"``: :class:`BundledSet` of that set)."""
+    if name in PRESETS:
         return PRESETS[name]
-    except KeyError:
-        raise ValueError(f"unknown mask preset {name!r}; known: {sorted(PRESETS)}") from None
+    bundled = bundled_names()
+    if name in bundled:
+        return BundledSet(name)
+    raise ValueError(f"unknown mask preset {name!r}; known: {sorted(set(PRESETS) | set(bundled))}")
+
+
+def known_names() -> list[str]:
+    """Every name :func:`spec_from_name` accepts: the presets and the bundled sets."""
+    return sorted(set(PRESETS) | set(bundled_names()))
 
 
 # ----------------------------------------------------------------------------- spec <-> dict

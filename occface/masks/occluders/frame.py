@@ -45,12 +45,6 @@ class FaceFrame:
         b = np.asarray(b, np.float64)[..., None]
         return origin + (a * self.u + b * self.v) * self.iod
 
-    def rot(self, angle_cs) -> tuple[np.ndarray, np.ndarray]:
-        """The face axes turned by an angle given as (cos, sin): (u', v')."""
-        c, s = angle_cs
-        u2 = c * self.u + s * self.v
-        return u2, np.array([-u2[1], u2[0]])
-
     @property
     def mouth(self) -> np.ndarray:
         return self.lm[48:60].sum(0) / 12
@@ -120,9 +114,3 @@ def push_out(points, centre, dist: float) -> np.ndarray:
     r = np.sqrt((rel**2).sum(1))
     r = np.where(r > 0, r, 1.0)
     return pts + rel * (dist / r)[:, None]
-
-
-def angle(rng_value: float, lo_deg: float, hi_deg: float) -> tuple[float, float]:
-    """(cos, sin) of an angle uniform in [lo, hi] degrees from one uniform double."""
-    a = math.radians(lo_deg + (hi_deg - lo_deg) * rng_value)
-    return math.cos(a), math.sin(a)
