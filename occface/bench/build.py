@@ -11,7 +11,10 @@ shared machine the minimum is the estimate least disturbed by other work.
 
 Variants (``variants``): other configurations timed at one worker in the same rounds, each the
 default config with one change (:data:`VARIANTS`), e.g. ``detect-max-side-0`` (HOG on the photo
-itself, as builds before the bounded detection copy) or ``aligned``.
+itself, as builds before the bounded detection copy) or ``aligned``; ``degrade`` presets likewise
+(the default config with ``--degrade NAME``).  With one worker every build runs in the benchmark's
+process, so besides wall-clock time its CPU time is recorded: the ratios of CPU time (medians
+over the rounds of the within-round ratios) hold even when other work shares the core.
 
 Accuracy (``truth="pts"``, or ``crops``): every timed configuration's build is scored against
 reference landmarks with :mod:`.landmarks` (detection rate and outer-eye-corner NRMSE).  With
@@ -33,6 +36,7 @@ import dataclasses
 
 import numpy as np
 
+from .. import degrade as degrade_mod
 from ..build import BuildConfig, build
 from ..db.folder import FolderSource
 from ..faces import dlib_models
@@ -116,20 +120,23 @@ def _chunk_dirs(photos_dir: str, files: list[str], size: int, dest: str) -> list
     return out
 
 
-def _timed_build(folder: str, cfg: BuildConfig, out: str, workers: int) -> tuple[float, dict]:
+def _timed_build(folder: str, cfg: BuildConfig, out: str, workers: int) -> tuple[float, float, dict]:
+    """(wall seconds, this process's CPU seconds, manifest) of one build."""
     shutil.rmtree(out, ignore_errors=True)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     m = build(FolderSource(folder), cfg, out, workers=workers, progress=False, log=lambda s: None)
-    return time.perf_counter() - t, m
+    return time.perf_counter() - t, time.process_time() - c, m
 
 
 def _sum_totals(parts: list[dict]) -> dict:
     return {k: sum(p[k] for p in parts) for k in ("records", "samples", "rejected")}
 
 
-def baseline_seconds(photos: list[np.ndarray]) -> tuple[float, int]:
+def baseline_seconds(photos: list[np.ndarray], cpu: bool = False):
+    """(wall seconds, faces found) of bare dlib on decoded photos; with ``cpu`` also the CPU seconds
+    (third item)."""
     det, sp = dlib_models.hog_detector(), dlib_models.shape_predictor68()
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     found = 0
     for rgb in photos:
         rects, scores, _ = det.run(rgb, 0, 0.0)
@@ -137,7 +144,8 @@ def baseline_seconds(photos: list[np.ndarray]) -> tuple[float, int]:
             big = max(rects, key=lambda r: r.area())
             sp(rgb, big)
             found += 1
-    return time.perf_counter() - t, found
+    wall, used = time.perf_counter() - t, time.process_time() - c
+    return (wall, found, used) if cpu else (wall, found)
 
 
 def _references(root: str, photos_dir: str, files: list[str], truth: str | None, crops: str | None,
@@ -168,7 +176,7 @@ def _references(root: str, photos_dir: str, files: list[str], truth: str | None,
 
 def run(root: str, limit: int = 1024, workers: list[int] = (1, 2), scratch: str | None = None,
         rounds: int = 3, log=print, variants: tuple[str, ...] = (), truth: str | None = None,
-        crops: str | None = None, seed: int = 0, chunk: int = 0) -> dict:
+        crops: str | None = None, seed: int = 0, chunk: int = 0, degrade: tuple[str, ...] = ("gfpgan",)) -> dict:
     """Time the baseline, the default pipeline at each worker count and each variant (one worker).
 
     ``truth``: ``"pts"`` = score against the ``.pts`` files beside the photos; ``crops``:
@@ -176,10 +184,12 @@ def run(root: str, limit: int = 1024, workers: list[int] = (1, 2), scratch: str 
     ``chunk`` > 0: interleave finer -- each round runs the baseline and every one-worker build on
     ``chunk`` photos at a time (one small build per chunk and config), so load that changes over
     minutes on a shared machine hits all of them alike; worker scaling is still timed on whole builds.
+    ``degrade``: degradation presets also timed at the smallest worker count, in the same rounds.
     """
     w0 = min(workers)
     cfg = BuildConfig()  # the default config, as `occface build` uses it
     one = {"default": cfg} | {v: variant_config(v, cfg) for v in variants}  # timed at w0 workers
+    one |= {f"degrade-{d}": dataclasses.replace(cfg, degrade=degrade_mod.from_text(d)) for d in degrade}
     if truth not in (None, "pts") or crops not in (None, "tight", "tight-dark"):
         raise ValueError("truth must be 'pts' and crops 'tight' or 'tight-dark'")
     tmp = scratch or tempfile.mkdtemp(prefix="occface-bench-")
@@ -192,33 +202,46 @@ def run(root: str, limit: int = 1024, workers: list[int] = (1, 2), scratch: str 
             raise ValueError(f"no photos under {root}" + (" with a .pts file beside them" if truth else ""))
         dlib_models.hog_detector()
         dlib_models.shape_predictor68()
+        if degrade:  # import albumentations (seconds) before any timing
+            from ..degrade.steps import albumentations_functional
+
+            albumentations_functional()
         photos_dir, files, refs, crop_info = _references(root, photos_dir, files, truth, crops, seed, log)
         groups = _chunk_dirs(photos_dir, files, chunk, os.path.join(tmp, "chunks")) if chunk else [(photos_dir, files)]
         decoded = None if chunk else _decode(photos_dir, files)  # whole sets stay decoded; chunks decode in turn
         scaling = [w for w in workers if chunk or w != w0] if len(workers) > 1 else []
         outs = {name: [os.path.join(tmp, f"build-{name}", f"c{g:04d}") for g in range(len(groups))] for name in one}
         base_s, times, totals, n_decoded = float("inf"), {}, {}, 0
+        cpu_ratios: dict[str, list[float]] = {}  # per round: CPU time over the baseline's (one worker)
         for r in range(rounds):
-            b_r, found, n_decoded, t_r, tot_r = 0.0, 0, 0, dict.fromkeys(one, 0.0), {}
+            b_r, bc_r, found, n_decoded, t_r, c_r, tot_r = 0.0, 0.0, 0, 0, dict.fromkeys(one, 0.0), \
+                dict.fromkeys(one, 0.0), {}
             for g, (gdir, gfiles) in enumerate(groups):
                 photos = decoded if decoded is not None else _decode(gdir, gfiles)
-                b, f = baseline_seconds(photos)
-                b_r, found, n_decoded = b_r + b, found + f, n_decoded + len(photos)
+                b, f, bc = baseline_seconds(photos, cpu=True)
+                b_r, bc_r, found, n_decoded = b_r + b, bc_r + bc, found + f, n_decoded + len(photos)
                 for name, c in one.items():
-                    dt, m = _timed_build(gdir, c, outs[name][g], w0)
+                    dt, dc, m = _timed_build(gdir, c, outs[name][g], w0)
                     t_r[name] += dt
+                    c_r[name] += dc
                     tot_r.setdefault(name, []).append(m["totals"])
             base_s = min(base_s, b_r)
             log(f"round {r + 1}: baseline (dlib HOG + 68 points, {n_decoded} photos, {found} faces) "
-                f"{1e3 * b_r / n_decoded:.2f} ms/photo")
+                f"{1e3 * b_r / n_decoded:.2f} ms/photo ({1e3 * bc_r / n_decoded:.2f} ms CPU)")
             for name, dt in t_r.items():
                 times[name] = min(times.get(name, float("inf")), dt)
                 totals[name] = _sum_totals(tot_r[name])
-                label = f"pipeline, {w0} worker(s)" if name == "default" else f"variant {name}, {w0} worker(s)"
-                log(f"round {r + 1}: {label}: {1e3 * dt / len(files):.2f} ms/photo "
+                label = f"pipeline, {w0} worker(s)" if name == "default" else \
+                    (f"pipeline --degrade {name[8:]}" if name.startswith("degrade-") else f"variant {name}") + \
+                    f", {w0} worker(s)"
+                extra = ""
+                if w0 == 1:  # the build ran in this process: its CPU time is the pipeline's
+                    cpu_ratios.setdefault(name, []).append(c_r[name] / bc_r)
+                    extra = f", {1e3 * c_r[name] / len(files):.2f} ms CPU = {c_r[name] / bc_r:.3f}x the baseline's"
+                log(f"round {r + 1}: {label}: {1e3 * dt / len(files):.2f} ms/photo{extra} "
                     f"({totals[name]['samples']} samples, {totals[name]['rejected']} rejected)")
             for w in scaling:  # worker scaling: whole builds of the same photos at each count
-                dt, m = _timed_build(photos_dir, cfg, os.path.join(tmp, f"build-whole-w{w}"), w)
+                dt, _, m = _timed_build(photos_dir, cfg, os.path.join(tmp, f"build-whole-w{w}"), w)
                 times[f"whole-w{w}"] = min(times.get(f"whole-w{w}", float("inf")), dt)
                 log(f"round {r + 1}: pipeline, whole build, {w} worker(s): {1e3 * dt / len(files):.2f} ms/photo "
                     f"({m['totals']['samples']} samples, {m['totals']['rejected']} rejected)")
@@ -237,6 +260,9 @@ def run(root: str, limit: int = 1024, workers: list[int] = (1, 2), scratch: str 
             | {w0: round(1e3 * d0 / len(files), 3)},
             f"pipeline_over_baseline_{w0}_worker": round(d0 / base_s, 3),
         }
+        med = {k: float(np.median(v)) for k, v in cpu_ratios.items()}
+        if med:
+            res["pipeline_over_baseline_1_worker_cpu"] = round(med["default"], 3)
         for w in workers:
             if w != w0:
                 res[f"speedup_{w0}_to_{w}_workers"] = round(times[f"whole-w{w0}"] / times[f"whole-w{w}"], 3)
@@ -246,14 +272,24 @@ def run(root: str, limit: int = 1024, workers: list[int] = (1, 2), scratch: str 
                 "over_baseline": round(times[v] / base_s, 3),
                 "default_speedup": round(times[v] / d0, 3),  # > 1: the default build is that many times faster
                 "samples": totals[v]["samples"],
-            }
+            } | ({"over_baseline_cpu": round(med[v], 3)} if med else {})
         if "aligned" in variants and "hog+cnn" in variants:
             res["aligned_speedup_over_hog+cnn"] = round(times["hog+cnn"] / times["aligned"], 3)
+            if med:
+                res["aligned_speedup_over_hog+cnn_cpu"] = round(med["hog+cnn"] / med["aligned"], 3)
+        for d in degrade:
+            t = times[f"degrade-{d}"]
+            res[f"pipeline_ms_per_photo_degrade_{d}"] = round(1e3 * t / len(files), 3)
+            res[f"degrade_{d}_added_per_photo"] = round(t / d0 - 1, 3)
+            if med:  # the median over rounds of (CPU with the chain / CPU without) - 1
+                per_round = [a / b - 1 for a, b in zip(cpu_ratios[f"degrade-{d}"], cpu_ratios["default"])]
+                res[f"degrade_{d}_added_per_photo_cpu"] = round(float(np.median(per_round)), 3)
         face_boxes = crop_info.pop("face_boxes", None)
         if crop_info:
             res["crops"] = crop_info
         for ref_name, ref in refs.items():
-            scored = {name: lm_acc.build_accuracy(outs[name], ref, face_boxes) for name in one}
+            scored = {name: lm_acc.build_accuracy(outs[name], ref, face_boxes) for name in one
+                      if not name.startswith("degrade-")}
             res.setdefault("accuracy", {})[ref_name] = {
                 "per_config": {k: {f: v for f, v in a.items() if f != "per_photo"} for k, a in scored.items()},
                 "nrmse_on_common_photos": lm_acc.common_nrmse(scored),
