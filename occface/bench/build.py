@@ -51,9 +51,9 @@ VARIANTS = {
                 lambda c: dataclasses.replace(c, detect=dataclasses.replace(c.detect, detector="hog+cnn"))),
     "aligned": ("no detector: each photo is one centred face",
                 lambda c: dataclasses.replace(c, detect=dataclasses.replace(c.detect, detector="aligned"))),
-    "aligned-no-probe": ("aligned without the tracking probe",
-                         lambda c: dataclasses.replace(c, detect=dataclasses.replace(c.detect, detector="aligned",
-                                                                                    aligned_tracking=0.0))),
+    "aligned-probe": ("aligned with the tracking probe (ratio at most 0.75)",
+                      lambda c: dataclasses.replace(c, detect=dataclasses.replace(c.detect, detector="aligned",
+                                                                                 aligned_tracking=0.75))),
     "reflect-blur": ("blurred padding faded to the median colour",
                      lambda c: dataclasses.replace(c, align=dataclasses.replace(c.align, padding="reflect-blur"))),
 }
