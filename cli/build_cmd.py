@@ -228,7 +228,9 @@ def join(out_dir, part_dirs):
 @click.option("--seed", default=0, show_default=True, help="Seed of the crops' random darkening.")
 @click.option("--chunk", default=0, show_default=True,
               help="Interleave the one-worker timings every N photos (0 = whole sets; e.g. 32 on a busy machine).")
-def bench_build(root, limit, rounds, out, worker_list, degrade_list, variant_list, truth, crops, seed, chunk):
+@click.option("--profile", default=0, show_default=True,
+              help="After the rounds, profile one default build and list its N costliest functions (ms/photo).")
+def bench_build(root, limit, rounds, out, worker_list, degrade_list, variant_list, truth, crops, seed, chunk, profile):
     """Pipeline cost vs bare dlib detect+landmarks on the same photos, worker scaling, degradation cost,
     variants and landmark accuracy."""
     from occface.bench import build as bb
@@ -238,5 +240,5 @@ def bench_build(root, limit, rounds, out, worker_list, degrade_list, variant_lis
     with user_errors():
         res = bb.run(root, limit=limit, workers=list(worker_list), scratch=out, rounds=rounds, log=info,
                      degrade=tuple(degrade_list), variants=tuple(variant_list), truth=truth, crops=crops,
-                     seed=seed, chunk=chunk)
+                     seed=seed, chunk=chunk, profile=profile)
     click.echo(json.dumps(res, indent=1))

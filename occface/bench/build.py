@@ -128,6 +128,23 @@ def _timed_build(folder: str, cfg: BuildConfig, out: str, workers: int) -> tuple
     return time.perf_counter() - t, time.process_time() - c, m
 
 
+def _profile(folder: str, cfg: BuildConfig, out: str, n: int, top: int) -> list:
+    """[[function, ms per photo (own time), share of the build], ...] for the ``top`` largest."""
+    import cProfile
+    import pstats
+
+    shutil.rmtree(out, ignore_errors=True)
+    prof = cProfile.Profile()
+    prof.enable()
+    build(FolderSource(folder), cfg, out, workers=1, progress=False, log=lambda s: None)
+    prof.disable()
+    stats = pstats.Stats(prof).stats
+    total = sum(v[2] for v in stats.values())
+    rows = sorted(((v[2], f"{os.path.basename(k[0])}:{k[2]}" if k[0] != "~" else k[2]) for k, v in stats.items()),
+                  reverse=True)[:top]
+    return [[name, round(1e3 * t / n, 3), round(t / total, 3)] for t, name in rows]
+
+
 def _sum_totals(parts: list[dict]) -> dict:
     return {k: sum(p[k] for p in parts) for k in ("records", "samples", "rejected")}
 
@@ -176,7 +193,8 @@ def _references(root: str, photos_dir: str, files: list[str], truth: str | None,
 
 def run(root: str, limit: int = 1024, workers: list[int] = (1, 2), scratch: str | None = None,
         rounds: int = 3, log=print, variants: tuple[str, ...] = (), truth: str | None = None,
-        crops: str | None = None, seed: int = 0, chunk: int = 0, degrade: tuple[str, ...] = ("gfpgan",)) -> dict:
+        crops: str | None = None, seed: int = 0, chunk: int = 0, degrade: tuple[str, ...] = ("gfpgan",),
+        profile: int = 0) -> dict:
     """Time the baseline, the default pipeline at each worker count and each variant (one worker).
 
     ``truth``: ``"pts"`` = score against the ``.pts`` files beside the photos; ``crops``:
@@ -185,6 +203,8 @@ def run(root: str, limit: int = 1024, workers: list[int] = (1, 2), scratch: str 
     ``chunk`` photos at a time (one small build per chunk and config), so load that changes over
     minutes on a shared machine hits all of them alike; worker scaling is still timed on whole builds.
     ``degrade``: degradation presets also timed at the smallest worker count, in the same rounds.
+    ``profile`` > 0: after the rounds, one more default one-worker build under cProfile; the result
+    lists its ``profile`` largest functions by own time (ms per photo, share of the build).
     """
     w0 = min(workers)
     cfg = BuildConfig()  # the default config, as `occface build` uses it
@@ -284,6 +304,9 @@ def run(root: str, limit: int = 1024, workers: list[int] = (1, 2), scratch: str 
             if med:  # the median over rounds of (CPU with the chain / CPU without) - 1
                 per_round = [a / b - 1 for a, b in zip(cpu_ratios[f"degrade-{d}"], cpu_ratios["default"])]
                 res[f"degrade_{d}_added_per_photo_cpu"] = round(float(np.median(per_round)), 3)
+        if profile:
+            res["profile_ms_per_photo"] = _profile(photos_dir, cfg, os.path.join(tmp, "build-profile"), len(files),
+                                                   profile)
         face_boxes = crop_info.pop("face_boxes", None)
         if crop_info:
             res["crops"] = crop_info

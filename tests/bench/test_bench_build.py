@@ -44,7 +44,9 @@ def test_read_pts_both_forms(annotated):
 
 def test_bench_scores_variants_against_the_truth(annotated, tmp_path):
     res = bb.run(str(annotated), limit=50, workers=[1, 2], rounds=1, scratch=str(tmp_path), log=lambda s: None,
-                 truth="pts", variants=("detect-max-side-0", "reflect-blur"), chunk=4)  # two chunks, 4 + 2 photos
+                 truth="pts", variants=("detect-max-side-0", "reflect-blur"), chunk=4,  # two chunks, 4 + 2 photos
+                 degrade=(), profile=5)
+    assert len(res["profile_ms_per_photo"]) == 5 and all(ms > 0 for _, ms, _ in res["profile_ms_per_photo"])
     assert res["photos"] == 6 and set(res["variants"]) == {"detect-max-side-0", "reflect-blur"}
     assert res["chunk"] == 4 and res["speedup_1_to_2_workers"] > 0 and set(res["pipeline_ms_per_photo"]) == {1, 2}
     acc = res["accuracy"]["truth"]["per_config"]
