@@ -185,13 +185,25 @@ def padding_mask(rgb_shape: tuple[int, ...], m: np.ndarray, cfg: AlignConfig) ->
     return np.zeros((cfg.size, cfg.size), bool) if d is None else d > 0
 
 
+def median_u8(values: np.ndarray) -> np.ndarray:
+    """Per-channel median of (n, C) uint8 values, equal to ``np.median(values, axis=0)`` (the mean of the
+    two middle values when n is even), from histograms: ~10x faster on a crop's pixels."""
+    n = len(values)
+    lo, hi = (n - 1) // 2, n // 2
+    out = np.empty(values.shape[1], np.float64)
+    for c in range(values.shape[1]):
+        cum = np.cumsum(np.bincount(values[:, c], minlength=256))
+        out[c] = (np.searchsorted(cum, lo, side="right") + np.searchsorted(cum, hi, side="right")) / 2.0
+    return out
+
+
 def _blur_padding(out: np.ndarray, d_crop: np.ndarray, pad: np.ndarray, size: int) -> None:
     """The reflect-blur recipe (module doc), in place on the padding pixels of the reflect crop ``out``."""
     sigma = BLUR_SIGMA * size
     base = out.astype(np.float32)
     blur = cv2.GaussianBlur(base, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)
     inside = ~pad
-    median = np.median(base[inside] if inside.any() else base.reshape(-1, out.shape[2]), axis=0).astype(np.float32)
+    median = median_u8(out[inside] if inside.any() else out.reshape(-1, out.shape[2])).astype(np.float32)
     dp = d_crop[pad].astype(np.float32)[:, None]
     p = base[pad]
     p = p + (blur[pad] - p) * np.clip(dp / sigma, 0.0, 1.0)

@@ -160,6 +160,14 @@ def test_reflect_blur_fades_to_the_median_colour(astronaut):
         np.abs(np.diff(sharp.astype(float), axis=1))[near[:, 1:]].mean()
 
 
+@pytest.mark.parametrize("n", [1, 2, 7, 1000, 1001])
+def test_histogram_median_equals_numpy(n):
+    from occface.faces.align import median_u8
+
+    v = np.random.default_rng(n).integers(0, 256, (n, 3), dtype=np.uint8)
+    assert np.array_equal(median_u8(v), np.median(v, axis=0))
+
+
 def test_a_crop_inside_the_photo_has_no_padding(astronaut):
     face = detect_faces(astronaut, DetectConfig())[0]
     cfg = AlignConfig(padding="reflect-blur")
