@@ -60,7 +60,7 @@ def nrmse(pred: np.ndarray, ref: np.ndarray) -> float:
 
 
 def _samples(build_dirs):
-    """(source, det_box, align_matrix, landmarks) of every sample in one build or several (a list)."""
+    """(source, det_box, align_matrix, landmarks, pad_fraction) of every sample in one build or several."""
     for build_dir in [build_dirs] if isinstance(build_dirs, str) else build_dirs:
         m = load_manifest(build_dir)
         for e in sorted(m["shards"], key=lambda e: e["index"]):
@@ -69,7 +69,8 @@ def _samples(build_dirs):
                     continue
                 sources = f["meta/source"].asstr()[...]
                 boxes, mats, lms = f["meta/det_box"][...], f["meta/align_matrix"][...], f["landmarks"][...]
-            yield from zip(sources, boxes, mats, lms)
+                pads = f["meta/pad_fraction"][...]
+            yield from zip(sources, boxes, mats, lms, pads)
 
 
 def box_iou(a, b) -> float:
@@ -88,11 +89,13 @@ def build_accuracy(build_dir, refs: dict[str, np.ndarray], boxes: dict | None = 
     Returns ``{"photos", "detected", "wrong_face", "rate_pct", "nrmse_mean", "nrmse_median",
     "per_photo": {source: nrmse}}`` (NRMSE in percent, over the detected photos); with ``boxes``
     ({source: reference box}) also ``box_iou_mean``, the mean IoU of ``meta/det_box`` with them.
+    Also ``padded_pct`` and ``pad_fraction_mean``: the share of the detected photos' crops that reach
+    past the photo, and the mean padded fraction of a crop (``meta/pad_fraction``).
     """
     per_photo: dict[str, float] = {}
-    ious = []
+    ious, pads = [], []
     wrong = set()
-    for source, box, mat, lm in _samples(build_dir):
+    for source, box, mat, lm, pad in _samples(build_dir):
         ref = refs.get(source)
         if ref is None:
             continue
@@ -101,6 +104,7 @@ def build_accuracy(build_dir, refs: dict[str, np.ndarray], boxes: dict | None = 
             wrong.add(source)
             continue
         per_photo[source] = nrmse(lm.astype(np.float64), transform_points(mat, ref))
+        pads.append(float(pad))
         wrong.discard(source)
         if boxes and source in boxes:
             ious.append(box_iou(box, boxes[source]))
@@ -115,6 +119,8 @@ def build_accuracy(build_dir, refs: dict[str, np.ndarray], boxes: dict | None = 
         "rate_pct": round(100.0 * len(per_photo) / n, 2) if n else None,
         "nrmse_mean": round(float(errs.mean()), 3) if errs.size else None,
         "nrmse_median": round(float(np.median(errs)), 3) if errs.size else None,
+        "padded_pct": round(100.0 * float(np.mean(np.array(pads) > 0)), 2) if pads else None,
+        "pad_fraction_mean": round(float(np.mean(pads)), 4) if pads else None,
         "per_photo": per_photo,
     }
 
