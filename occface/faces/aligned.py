@@ -10,14 +10,13 @@ consistent with detector builds).
 **Box rule.**  dlib's predictor was trained on its HOG detector's boxes, so the box imitates one:
 
 1. from the frame (W x H): a square of side ``f * min(W, H)`` centred at ``(cx * W, cy * H)``,
-   ``(f, cx, cy) = DetectConfig.aligned_box`` (default (0.85, 0.5, 0.54): a HOG box on a face that
-   fills a tight crop -- 0.87 of the side on scikit-image's tight LFW crops, 0.83 on the Yale B-shaped
-   crops of :mod:`occface.bench.crops`);
-2. ``aligned_refine`` times (default 1; a second refinement changed the NRMSE by < 0.05 points on the
-   measured crops): the box of a HOG detection of the predicted face, from its points
-   (:func:`box_from_landmarks`: side 3.56 R, centre the mean of points 17-67 lowered by 0.05 R, R =
-   root-mean-square distance of points 17-67 from their mean; fitted to dlib's HOG boxes and its own
-   landmarks on 800 LFW photos), and the predictor again.
+   ``(f, cx, cy) = DetectConfig.aligned_box``, default (0.85, 0.5, 0.54): dlib's HOG box on the
+   tight LFW crops that ship with scikit-image measures 0.87 of the side, centred at (0.40, 0.51);
+   on a crop cut to the box (:mod:`occface.bench.crops`) it is the whole width;
+2. ``aligned_refine`` times (default 1): the box a HOG detection of the predicted face would have,
+   from its points (:func:`box_from_landmarks`: side 3.56 R, centre the mean of points 17-67
+   lowered by 0.05 R, R = root-mean-square distance of points 17-67 from their mean; fitted to
+   dlib's HOG boxes and its own landmarks on 800 LFW photos), and the predictor again.
 
 **Plausibility** (:func:`check`), on the final points; the first failed check rejects the photo as
 ``implausible_landmarks`` with the check's name and values:
@@ -31,19 +30,22 @@ consistent with detector builds).
   0.5-2.0 eye distances;
 * ``tracking`` (only when ``DetectConfig.aligned_tracking`` > 0, e.g. 0.75; off by default): the
   points follow the face, not the box -- the predictor run once more from the final box shifted by
-  5 % of its side right and down must move the points by at most that fraction of the shift.  On a
-  featureless frame they move with the box (ratio 1).  Measured: on 150 mildly darkened tight LFW
-  crops the ratio was 0.09 (median), 0.64 (99th percentile), 0.73 (max); on 53 crops of
-  scikit-image's non-face pictures 0.99 (median), 0.59 (5th percentile), 0.23 (min); but on 300
-  harshly darkened crops (:mod:`occface.bench.crops`, ``tight-dark``) 0.75 rejected 4.7 % of real
-  faces.  It guards a folder that may hold non-face frames, at one more predictor run per photo; the
-  geometric checks above pass most non-face frames (they test the points, not the pixels).
+  5 % of its side right and down must move the points by at most that fraction of the shift (on a
+  featureless frame they move with the box: ratio 1).  It guards a folder that may hold non-face
+  frames, at one more predictor run per photo, but it also drops some harshly lit real faces
+  (figures in docs/benchmarks.md).
+
+dlib's predictor regresses from a mean face shape, so it returns an upright, plausible-looking face
+in almost any box: the geometric checks catch points pushed out of the frame, a face far too small
+for its frame and strongly rolled predictions, not a frame without a face (``contrast`` catches a
+blank one, the optional ``tracking`` probe most others).
 
 The predictor runs on the photo padded by a quarter of its longer side with its edge pixels repeated
-(:func:`padded`), since dlib reads pixels outside an image as black.
+(:func:`padded`), since dlib reads pixels outside an image as black, which pulls the points on a tight
+crop.
 
-The stored ``meta/det_box`` is the final box, ``det_score`` is ``1 - tracking ratio`` (1 without the probe), ``detector`` is
-``aligned``.  Cost: ``aligned_refine + 1`` predictor runs (2 by default), plus one for the probe.
+The stored ``meta/det_box`` is the final box, ``det_score`` is ``1 - tracking ratio`` (1 without
+the probe), ``detector`` is ``aligned``.  Cost: ``aligned_refine + 1`` predictor runs (2 by default), plus one for the probe.
 """
 
 from __future__ import annotations
@@ -147,8 +149,7 @@ def padded(img: np.ndarray) -> tuple[np.ndarray, int]:
     """``(img`` with its edge pixels repeated :data:`PREDICT_PAD` of its longer side outward, that margin)``.
 
     dlib's predictor reads every pixel it samples outside the image as 0, and on a tight crop it samples
-    there often: black around the face pulls the points (measured on 120 tight LFW crops, the mean
-    NRMSE against the full-photo landmarks fell from 1.90 to 1.62 with the padding)."""
+    there often: black around the face pulls the points."""
     p = int(round(PREDICT_PAD * max(img.shape[:2])))
     return cv2.copyMakeBorder(img, p, p, p, p, cv2.BORDER_REPLICATE), p
 
