@@ -186,6 +186,9 @@ def _references(root: str, photos_dir: str, files: list[str], truth: str | None,
     refs = {"full-photo": {n: made["crops"][n]["full_photo"] for n in names}}
     if truth == "pts":
         refs["truth"] = {n: made["crops"][n]["truth"] for n in names}
+        # the full-photo run itself, scored against the truth: what a crop's landmarks are compared with
+        made["full_photo_nrmse"] = {n: lm_acc.nrmse(made["crops"][n]["full_photo"], made["crops"][n]["truth"])
+                                    for n in names}
     info = {k: v for k, v in made.items() if k != "crops"}
     info["face_boxes"] = {n: made["crops"][n]["params"]["face_box"] for n in names}
     return crops_dir, names, refs, info
@@ -308,15 +311,22 @@ def run(root: str, limit: int = 1024, workers: list[int] = (1, 2), scratch: str 
             res["profile_ms_per_photo"] = _profile(photos_dir, cfg, os.path.join(tmp, "build-profile"), len(files),
                                                    profile)
         face_boxes = crop_info.pop("face_boxes", None)
+        full_run = crop_info.pop("full_photo_nrmse", None)
         if crop_info:
             res["crops"] = crop_info
         for ref_name, ref in refs.items():
             scored = {name: lm_acc.build_accuracy(outs[name], ref, face_boxes) for name in one
                       if not name.startswith("degrade-")}
-            res.setdefault("accuracy", {})[ref_name] = {
+            acc = res.setdefault("accuracy", {})[ref_name] = {
                 "per_config": {k: {f: v for f, v in a.items() if f != "per_photo"} for k, a in scored.items()},
                 "nrmse_on_common_photos": lm_acc.common_nrmse(scored),
             }
+            if ref_name == "truth" and full_run:
+                # each config's NRMSE on the crops minus the full-photo run's, on the photos the config kept
+                acc["full_photo_run_nrmse_mean"] = round(float(np.mean(list(full_run.values()))), 3)
+                acc["minus_full_photo_run"] = {
+                    k: round(float(np.mean([e - full_run[p] for p, e in a["per_photo"].items()])), 3)
+                    for k, a in scored.items() if a["per_photo"]}
         return res
     finally:
         if scratch is None:

@@ -58,9 +58,12 @@ def test_bench_scores_variants_against_the_truth(annotated, tmp_path):
 
 def test_bench_on_tight_crops_compares_aligned_with_the_detectors(annotated, tmp_path):
     res = bb.run(str(annotated), limit=50, workers=[1], rounds=1, scratch=str(tmp_path), log=lambda s: None,
-                 truth="pts", crops="tight-dark", variants=("aligned",))
+                 truth="pts", crops="tight-dark", variants=("aligned",), degrade=())
     assert res["photos"] == 6 and res["crops"]["skipped"] == 0
     assert set(res["accuracy"]) == {"full-photo", "truth"}
+    # the truth here is the full photo's own landmarks: the full-photo run scores 0 against it
+    assert res["accuracy"]["truth"]["full_photo_run_nrmse_mean"] < 0.01
+    assert set(res["accuracy"]["truth"]["minus_full_photo_run"]) == {"default", "aligned"}
     got = res["accuracy"]["full-photo"]["per_config"]["aligned"]
     assert got["rate_pct"] == 100.0 and got["nrmse_mean"] < 10.0
     with pytest.raises(ValueError, match="unknown variant"):
