@@ -11,6 +11,6 @@
 from ..errors import BuildError
 from .config import BuildConfig
 from .run import Partition, build, check_identity_disjoint, plan
-from .sample import make_sample, process_record
+from .sample import make_sample, process_record, process_records
 
-__all__ = ["BuildConfig", "BuildError", "Partition", "build", "plan", "check_identity_disjoint", "make_sample", "process_record"]
+__all__ = ["BuildConfig", "BuildError", "Partition", "build", "plan", "check_identity_disjoint", "make_sample", "process_record", "process_records"]
