@@ -87,7 +87,7 @@ def make_sample(rgb: np.ndarray, face, key: str, cfg: BuildConfig) -> dict:
 
 #: records processed stage by stage together (see :func:`process_records`), and the decoded pixels
 #: (megapixels of the photos held at once) after which a batch is cut short.
-BATCH_PHOTOS = 16
+BATCH_PHOTOS = 64
 BATCH_PIXELS = 48_000_000
 
 
