@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 
 
 def tmp_name(path) -> str:
@@ -75,6 +76,22 @@ def remove_stale(path) -> list[str]:
     gone = []
     for name in os.listdir(folder or "."):
         if name.startswith(base + ".tmp"):
+            os.unlink(os.path.join(folder, name))
+            gone.append(name)
+    return gone
+
+
+_TMP = re.compile(r"\.tmp\d+$")
+
+
+def remove_stale_in(folder) -> list[str]:
+    """Delete every temporary file (``<name>.tmp<pid>``) in ``folder``; returns their names.
+
+    Only for a folder no other process is writing to (the build calls it under its exclusive lock)."""
+    folder = os.fspath(folder)
+    gone = []
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        if _TMP.search(name) and os.path.isfile(os.path.join(folder, name)):
             os.unlink(os.path.join(folder, name))
             gone.append(name)
     return gone

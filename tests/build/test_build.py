@@ -57,16 +57,18 @@ def test_messy_folder_every_file_accounted_for(photo_dir, tmp_path):
     src = FolderSource(str(photo_dir), identity_from_parent=True, test_fraction=0.34)
     m = B.build(src, BuildConfig(shard_size=5), str(tmp_path / "b"), workers=1, **QUIET)
     n_files = sum(len(f) for _, _, f in os.walk(photo_dir))
-    assert m["totals"]["records"] == n_files == 12
-    assert m["totals"]["samples"] + m["totals"]["rejected"] == n_files
+    assert n_files == 12
+    assert m["totals"]["records"] == 11 and m["totals"]["skipped"] == 1
+    assert m["totals"]["samples"] + m["totals"]["rejected"] + m["totals"]["skipped"] == n_files
+    assert m["skipped"] == {"counts": {"not_an_image_extension": 1},
+                            "log": [{"path": "carol/notes.txt", "reason": "not_an_image_extension"}]}
     reasons = {os.path.basename(r["path"]): r["reason"] for r in m["rejections"]["log"]}
     assert reasons == {
         "empty.jpg": "decode_empty",
-        "notes.txt": "decode_not_an_image",
         "truncated.jpg": "decode_truncated",
         "grey_wall.png": "no_face",
     }
-    assert m["rejections"]["counts"] == {"decode_empty": 1, "decode_not_an_image": 1, "decode_truncated": 1, "no_face": 1}
+    assert m["rejections"]["counts"] == {"decode_empty": 1, "decode_truncated": 1, "no_face": 1}
     # identities come from folders and never straddle splits
     subj_split = {}
     for e in m["shards"]:
