@@ -45,7 +45,7 @@ from ..format import shards
 from ..format.atomic import remove_stale, remove_stale_in
 from . import inputs as inputs_mod
 from .config import BuildConfig, to_dict, to_json
-from .lock import build_lock
+from ..format.lock import build_lock
 from .sample import process_record
 
 

@@ -31,11 +31,12 @@ import hashlib
 import os
 import stat
 
+from ..format.lock import LOCK as BUILD_MARKER  # every occface build holds this file in its folder
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".dib", ".tif", ".tiff", ".pgm", ".ppm",
                     ".pbm", ".pnm", ".gif", ".webp")
 SKIP_REASONS = ("hidden", "not_an_image_extension", "special_file", "dangling_link", "link_loop",
                 "directory_link", "undecodable_name", "unreadable_directory", "build_output")
-BUILD_MARKER = "build.lock"  # written by every occface build into its folder (occface.build.lock)
 
 
 def shown(path: str) -> str:

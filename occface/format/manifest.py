@@ -25,6 +25,7 @@ from .. import __version__
 from ..errors import BuildError, FormatError
 from . import shards
 from .atomic import write_json_atomic
+from .lock import build_lock
 from .canonical import lines_sha256, sha256_file
 
 MANIFEST = "manifest.json"
@@ -232,6 +233,11 @@ def join(out_dir: str, part_dirs: list[str] | None = None) -> dict:
     hash its partition recorded.  The result equals the manifest of an unpartitioned build.
     """
     os.makedirs(out_dir, exist_ok=True)
+    with build_lock(out_dir):
+        return _join_locked(out_dir, part_dirs)
+
+
+def _join_locked(out_dir: str, part_dirs: list[str] | None) -> dict:
     dirs = [out_dir] + [d for d in (part_dirs or []) if os.path.abspath(d) != os.path.abspath(out_dir)]
     parts = {}
     for d in dirs:

@@ -1,4 +1,4 @@
-"""One writer per build folder: an advisory lock on ``BUILD/build.lock``.
+"""One writer per build folder: an advisory lock on ``BUILD/build.lock`` (builds and ``join``).
 
 A whole build (and ``join``) holds an exclusive ``flock`` on ``build.lock`` while it runs; a
 partition of a job array holds it shared, plus an exclusive lock on
