@@ -370,6 +370,9 @@ def _internal_problems(m: dict) -> list[str]:
         out.append("rejections: counts or log do not match totals.rejected")
     if len(skip.get("log", [])) != tot.get("skipped") or skip.get("counts") != _counts(skip.get("log", [])):
         out.append("skipped: counts or log do not match totals.skipped")
+    dup = m.get("duplicates") or {}
+    if not isinstance(dup.get("groups"), list) or dup.get("files") != sum(len(g) for g in dup["groups"]):
+        out.append("duplicates: files does not match the groups")
     if m.get("seed") != m["config"].get("seed"):
         out.append(f"seed is {m.get('seed')}, config.seed is {m['config'].get('seed')}")
     idx = [e["index"] for e in entries]
