@@ -56,36 +56,33 @@ def plan_digest(group_digests: list[str]) -> str:
     return lines_sha256(group_digests)
 
 
-def changes(old: dict[int, tuple[list[str], dict]], new_groups: list[list[str]], stale: list[int]) -> dict:
+def changes(old: dict[int, tuple[list[str], dict]], new_groups: list[list[str]], stale: list[int],
+            last_key: str) -> dict:
     """What differs between the inputs recorded in existing shards and the inputs planned now.
 
     ``old``: shard index -> (its stored fingerprint lines, its root attributes) for the stale
     shards and any shard beyond the new plan; ``new_groups``: the planned lines per shard;
-    ``stale``: shard indices whose stored digest differs from the planned one.  Returns
-    ``{"added", "removed", "modified"}``: sorted record sources.  A planned record counts as
-    added only inside the key range a stale shard covered (or past the old build's last key),
-    so records of shards an interrupted build never wrote are not miscounted.
+    ``stale``: shard indices whose stored digest differs from the planned one; ``last_key``: the
+    largest key any existing shard holds.  Returns ``{"added", "removed", "modified"}``: sorted
+    record sources.  A planned record counts as added only inside the key range of a stale shard
+    or past ``last_key``, so records of shards an interrupted build never wrote are not counted.
     """
     old_lines = {}
-    ranges = []
-    for j, (lines, attrs) in old.items():
+    ranges = [(a["first_key"], a["last_key"]) for _, a in old.values() if a.get("first_key") is not None]
+    for lines, _ in old.values():
         for line in lines:
             old_lines[json.loads(line)["key"]] = line
-        if attrs.get("first_key") is not None:
-            last = attrs.get("last_key")
-            final = int(attrs.get("shard_index", -1)) == int(attrs.get("num_shards", 0)) - 1
-            ranges.append((attrs["first_key"], None if final else last))
     planned = {}
-    for j, lines in enumerate(new_groups):
+    for lines in new_groups:
         for line in lines:
             planned[json.loads(line)["key"]] = line
     src = lambda line: json.loads(line)["source"]  # noqa: E731
     removed = sorted(src(v) for k, v in old_lines.items() if k not in planned)
     modified = sorted(src(v) for k, v in old_lines.items() if k in planned and planned[k] != v)
-    in_range = lambda k: any(a <= k and (b is None or k <= b) for a, b in ranges)  # noqa: E731
+    new_here = lambda k: k > last_key or any(a <= k <= b for a, b in ranges)  # noqa: E731
     added = sorted(src(planned[k]) for j in stale if j < len(new_groups)
                    for k in (json.loads(line)["key"] for line in new_groups[j])
-                   if k not in old_lines and in_range(k))
+                   if k not in old_lines and new_here(k))
     return {"added": added, "removed": removed, "modified": modified}
 
 

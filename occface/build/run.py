@@ -65,8 +65,7 @@ def build_shard(index: int, records: list[Record], source: Source, cfg: BuildCon
     attrs = {
         "config": to_json(cfg),
         "source": json.dumps(source.describe(), sort_keys=True),
-        "shard_index": index,
-        "num_shards": n_shards,
+        "shard_index": index,  # (not the shard count: a shard does not change when groups after it are added)
         "num_records": len(records),
         "first_key": records[0].key,
         "last_key": records[-1].key,
@@ -180,7 +179,7 @@ def _resume(out_dir: str, bp: BuildPlan, mine: list[int], partition: Partition, 
     """The owned shards still to build.  Stale shards (built from other inputs) raise
     :class:`InputsChanged`, or with ``rebuild_changed`` are deleted and rebuilt."""
     shard_dir = os.path.join(out_dir, "shards")
-    todo, stale, old = [], [], {}
+    todo, stale, old, complete_last = [], [], {}, []
     for j in mine:
         path = os.path.join(shard_dir, shards.shard_name(j))
         if not os.path.exists(path):
@@ -190,6 +189,8 @@ def _resume(out_dir: str, bp: BuildPlan, mine: list[int], partition: Partition, 
         if attrs.get("inputs_sha256") != bp.digests[j]:
             stale.append(j)
             old[j] = (shards.read_inputs(path), attrs)
+        else:
+            complete_last.append(attrs.get("last_key"))
     n = len(bp.groups)
     beyond = []
     for fn in sorted(os.listdir(shard_dir)):
@@ -200,7 +201,8 @@ def _resume(out_dir: str, bp: BuildPlan, mine: list[int], partition: Partition, 
             old[int(m.group(1))] = (shards.read_inputs(path), shards.read_attrs(path))
     if not stale and not beyond:
         return todo
-    ch = inputs_mod.changes(old, bp.lines, stale)
+    last_keys = [a.get("last_key") for _, a in old.values()] + complete_last
+    ch = inputs_mod.changes(old, bp.lines, stale, max(k for k in last_keys if k is not None))
     line = inputs_mod.summary(ch, len(stale) + len(beyond), len(mine), out_dir)
     if not rebuild_changed:
         raise InputsChanged(f"{line}: rebuild the stale shards, or build into an empty folder",

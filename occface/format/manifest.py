@@ -406,8 +406,6 @@ def _header_problems(attrs: dict, e: dict, m: dict) -> list[str]:
             out.append(f"{a} is {attrs.get(a)!r}, the manifest says {e.get(k)!r}")
     if len(attrs.get("rejections", [])) != e["rejected"]:
         out.append(f"{len(attrs.get('rejections', []))} rejections, the manifest says {e['rejected']}")
-    if attrs.get("num_shards") != m["num_shards"]:
-        out.append(f"num_shards is {attrs.get('num_shards')}, the manifest says {m['num_shards']}")
     if to_json(attrs.get("config")) != to_json(m["config"]):
         out.append("built with another config than the manifest's")
     if to_json(attrs.get("source")) != to_json(m["source"]):
