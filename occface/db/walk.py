@@ -69,9 +69,26 @@ def walk(root: str, follow_links: bool = False) -> tuple[list[tuple[str, os.stat
     skipped: list[dict] = []
     root_st = os.stat(root)
     seen = {(root_st.st_dev, root_st.st_ino)}
+    links: list[tuple[str, str, os.stat_result]] = []  # links to folders, followed after every real folder
 
     def skip(rel, reason):
         skipped.append({"path": shown(rel), "reason": reason})
+
+    def enter(path: str, rel: str, st: os.stat_result):
+        ident = (st.st_dev, st.st_ino)
+        if ident in seen:  # a folder walked already (an ancestor, or another view of one)
+            skip(rel, "link_loop")
+            return
+        seen.add(ident)
+        try:
+            names = set(os.listdir(path))
+        except OSError:
+            skip(rel, "unreadable_directory")
+            return
+        if _is_build(names):
+            skip(rel, "build_output")
+            return
+        visit(path, rel + "/")
 
     def visit(folder: str, prefix: str):
         try:
@@ -95,29 +112,18 @@ def walk(root: str, follow_links: bool = False) -> tuple[list[tuple[str, os.stat
             except OSError as exc:
                 if exc.errno == errno.ELOOP:
                     skip(rel, "link_loop")
-                elif is_link and exc.errno in (errno.ENOENT, errno.ENOTDIR):
+                elif is_link:
                     skip(rel, "dangling_link")
                 else:
-                    skip(rel, "special_file" if not is_link else "dangling_link")
+                    skip(rel, "special_file")
                 continue
             if stat.S_ISDIR(st.st_mode):
-                if is_link and not follow_links:
+                if not is_link:
+                    enter(e.path, rel, st)
+                elif follow_links:
+                    links.append((rel, e.path, st))
+                else:
                     skip(rel, "directory_link")
-                    continue
-                ident = (st.st_dev, st.st_ino)
-                if ident in seen:
-                    skip(rel, "link_loop")
-                    continue
-                seen.add(ident)
-                try:
-                    names = set(os.listdir(e.path))
-                except OSError:
-                    skip(rel, "unreadable_directory")
-                    continue
-                if _is_build(names):
-                    skip(rel, "build_output")
-                    continue
-                visit(e.path, rel + "/")
             elif stat.S_ISREG(st.st_mode):
                 if os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS:
                     inputs.append((rel, st))
@@ -127,6 +133,12 @@ def walk(root: str, follow_links: bool = False) -> tuple[list[tuple[str, os.stat
                 skip(rel, "special_file")
 
     visit(root, "")
+    # Real folders first, then links in path order: a folder is always walked under its own name
+    # when it is inside the root, and each real folder once.
+    while links:
+        links.sort(key=lambda t: os.fsencode(t[0]))
+        rel, path, st = links.pop(0)
+        enter(path, rel, st)
     inputs.sort(key=lambda t: t[0])
     skipped.sort(key=lambda s: s["path"])
     return inputs, skipped
