@@ -167,7 +167,8 @@ def load_manifest(path: str) -> dict:
     """
     mpath = manifest_path(path)
     if not os.path.exists(mpath):
-        raise FormatError(f"no manifest at {mpath}: is the build finished (or are its partitions joined)?")
+        raise FormatError(f"no manifest at {mpath}: not a finished build (a build folder holds manifest.json and "
+                          "shards/; is the build still running, or are its partitions not joined yet?)")
     try:
         with open(mpath, encoding="utf-8") as fh:
             manifest = json.load(fh)
@@ -210,7 +211,10 @@ def check_content(manifest: dict, where: str) -> None:
 
 
 def manifest_sha256(path: str) -> str:
-    """SHA-256 of a build's manifest.json (``path``: build directory or manifest path)."""
+    """SHA-256 of a build's manifest.json (``path``: build directory or manifest path).
+
+    Raises :class:`~occface.errors.FormatError` when there is no valid manifest there."""
+    load_manifest(path)
     return sha256_file(manifest_path(path))
 
 
