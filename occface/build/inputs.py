@@ -25,25 +25,29 @@ from ..format.canonical import lines_sha256
 FINGERPRINT = "size+mtime_ns"
 
 
-def _stat(path: str):
+def _stat(path: str, known: dict):
+    got = known.get(path)
+    if got is not None:
+        return f"[{got[0]},{got[1]}]"
     try:
         st = os.stat(path)
     except OSError:
-        return None  # missing or unreadable: the decode will say why
-    return [st.st_size, st.st_mtime_ns]
+        return "null"  # missing or unreadable: the decode will say why
+    return f"[{st.st_size},{st.st_mtime_ns}]"
 
 
-def record_line(record, source) -> str:
-    """The fingerprint line of one record (see the module docstring)."""
-    return json.dumps({
-        "key": record.key,
-        "source": record.source,
-        "split": record.split,
-        "subject": record.subject,
-        "meta": record.meta,
-        "rejection": list(record.rejection) if record.rejection else None,
-        "files": [_stat(p) for p in source.input_files(record)],
-    }, sort_keys=True, separators=(",", ":"))
+_dumps = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode  # ASCII, canonical
+
+
+def record_line(record, source, known: dict | None = None) -> str:
+    """The fingerprint line of one record (see the module docstring): canonical JSON with sorted keys.
+
+    ``known``: ``{path: (size, mtime_ns)}`` already read (``Inventory.stats``); other files are stat'ed.
+    Built field by field (the same text ``json.dumps(..., sort_keys=True)`` gives), ~3x cheaper."""
+    files = ",".join(_stat(p, known or {}) for p in source.input_files(record))
+    rej = _dumps(list(record.rejection)) if record.rejection else "null"
+    return (f'{{"files":[{files}],"key":{_dumps(record.key)},"meta":{_dumps(record.meta)},"rejection":{rej},'
+            f'"source":{_dumps(record.source)},"split":{_dumps(record.split)},"subject":{_dumps(record.subject)}}}')
 
 
 def digest(lines: list[str]) -> str:

@@ -138,7 +138,7 @@ def plan_inputs(source: Source, cfg: BuildConfig) -> BuildPlan:
     """:func:`plan` plus the input fingerprint of every group and the source's skips and duplicates."""
     inv = source.inventory()
     groups = _groups(inv.records, cfg)
-    lines = [[inputs_mod.record_line(r, source) for r in g] for g in groups]
+    lines = [[inputs_mod.record_line(r, source, inv.stats) for r in g] for g in groups]
     return BuildPlan(groups, lines, [inputs_mod.digest(x) for x in lines], list(inv.skipped),
                      [list(d) for d in inv.duplicates])
 

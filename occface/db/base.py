@@ -36,11 +36,14 @@ class Inventory:
 
     skipped: ``[{"path", "reason"}]`` for entries that are not inputs (see occface.db.walk).
     duplicates: groups of record sources with byte-identical content.
+    stats: ``{input file path (as Source.input_files gives it): (size, mtime_ns)}`` the walk already
+        read, so the input fingerprint needs no second ``stat``; files missing here are stat'ed.
     """
 
     records: list[Record]
     skipped: list[dict] = field(default_factory=list)
     duplicates: list[list[str]] = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
 
 
 class Source:

@@ -89,7 +89,8 @@ class FolderSource(Source):
                    rejection=("duplicate", f"same bytes as {first_of[f]}") if f in first_of else None)
             for f in files
         ]
-        return Inventory(records, skipped, groups)
+        stats = {os.path.join(self.root, rel): (st.st_size, st.st_mtime_ns) for rel, st in found}
+        return Inventory(records, skipped, groups, stats)
 
     def records(self) -> list[Record]:
         return self.inventory().records
