@@ -204,6 +204,11 @@ def _resume(out_dir: str, bp: BuildPlan, mine: list[int], partition: Partition, 
     last_keys = [a.get("last_key") for _, a in old.values()] + complete_last
     ch = inputs_mod.changes(old, bp.lines, stale, max(k for k in last_keys if k is not None))
     line = inputs_mod.summary(ch, len(stale) + len(beyond), len(mine), out_dir)
+    unknown = sum(1 for _, a in old.values() if not a.get("inputs_sha256"))
+    if unknown:  # written before shards recorded their inputs: nothing to compare
+        line = (f"{unknown} shard(s) in {out_dir} were written without a record of their photos (an older "
+                f"occface), so they cannot be trusted to match the photos now; "
+                f"{len(stale) + len(beyond)} of {len(mine)} shard(s) are stale")
     if not rebuild_changed:
         raise InputsChanged(f"{line}: rebuild the stale shards, or build into an empty folder",
                             stale + beyond, ch["added"], ch["removed"], ch["modified"])

@@ -290,3 +290,18 @@ def test_a_name_that_is_not_utf8_is_skipped_shown_escaped_and_the_build_goes_on(
     m = B.build(folder(root), CFG, str(tmp_path / "b"), workers=1, **QUIET)
     assert m["skipped"]["log"] == [{"path": "p0/caf\\xe9.png", "reason": "undecodable_name"}]
     assert m["totals"]["samples"] == 2 and M.verify(str(tmp_path / "b")) == []
+
+
+def test_shards_without_a_record_of_their_photos_are_not_trusted(tmp_path):
+    import h5py
+
+    root = make_people(tmp_path / "photos", 4)
+    out = str(tmp_path / "b")
+    B.build(folder(root), CFG, out, workers=1, **QUIET)
+    ref = shard_files(out)
+    with h5py.File(os.path.join(out, "shards", "shard-00001.h5"), "a") as f:  # as an older occface wrote it
+        del f.attrs["inputs_sha256"]
+    with pytest.raises(InputsChanged, match="1 shard.s. in .* were written without a record of their photos"):
+        B.build(folder(root), CFG, out, workers=1, **QUIET)
+    B.build(folder(root), CFG, out, workers=1, rebuild_changed=True, **QUIET)
+    assert {k: v[2] for k, v in shard_files(out).items()} == {k: v[2] for k, v in ref.items()}
