@@ -4,6 +4,7 @@
 * :mod:`.sample`: one photo -> samples (decode, detect, align, mask, downsample, heatmaps);
 * :mod:`.run`: planning shards, worker processes, partitions and resume;
 * :mod:`.inputs`: the input fingerprint of every shard, and what changed since it was built;
+* :mod:`.resume`: which shards are complete or stale, where a build may go, failed writes;
 * :mod:`.summary`: counts and the contact sheet of a finished build.
 
 ``occface.build.build(source, cfg, out_dir)`` is the entry point.
