@@ -181,8 +181,7 @@ class _Stderr:
 _STDERR = _Stderr()
 # libjpeg's warning texts (jerror.h: JWRN_*) that mean the pixels are not what was encoded.
 _JPEG_DAMAGE = ("Corrupt JPEG data", "Premature end of JPEG file", "Invalid SOS parameters",
-                "Inconsistent progression sequence", "Application transferred too few scanlines",
-                "Warning: thumbnail image size does not match", "Invalid or damaged", "bad Huffman code")
+                "Inconsistent progression sequence", "Application transferred too few scanlines")
 
 
 def _imdecode_strict(data: bytes, flag: int):
