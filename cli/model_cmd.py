@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import click
 
-
-def _ints(text: str) -> list[int]:
-    return [int(t) for t in text.split(",") if t.strip()]
+from .common import NumberList
 
 
 @click.command("model")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--batch", "batches", default="1,256", show_default=True,
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="Device the generator runs on.")
+@click.option("--batch", "batches", type=NumberList(int, minimum=1), default="1,256", show_default=True,
               help="Comma-separated batch sizes.")
 @click.option("--bf16", is_flag=True, help="Run under bfloat16 autocast.")
 @click.option("--channels-last", is_flag=True, help="channels_last model and input.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the generator.")
-@click.option("--widths", default="128,64,32", show_default=True,
-              help="Generator widths per block.")
+@click.option("--widths", type=NumberList(int, 3, minimum=1), default="128,64,32", show_default=True,
+              help="Generator widths (channels) of UI-blocks 1, 2, 3.")
 @click.option("--public-code", is_flag=True,
               help="Public code's choices (softmax attention, bilinear, 7/42/68 heatmaps).")
 @click.option("--landmark-input", type=click.Choice(["learned", "gt", "none"]),
@@ -40,7 +39,7 @@ def bench_model(device, batches, bf16, channels_last, compile_, widths, public_c
     if threads:
         torch.set_num_threads(threads)
     make = ProUIGANConfig.public_code if public_code else ProUIGANConfig
-    config = make(widths=tuple(_ints(widths)), landmark_input=landmark_input)
+    config = make(widths=widths, landmark_input=landmark_input)
     dev_name = (torch.cuda.get_device_name() if device == "cuda"
                 else f"cpu, {torch.get_num_threads()} threads")
     click.echo(f"torch {torch.__version__} | {dev_name} | bf16={bf16} "
@@ -54,7 +53,7 @@ def bench_model(device, batches, bf16, channels_last, compile_, widths, public_c
         flops = mb.generator_flops(config)
         parts = ", ".join(f"{k} {v / 1e9:.3f}" for k, v in flops.items() if k != "total")
         click.echo(f"generator FLOPs/image {flops['total'] / 1e9:.3f} G ({parts})")
-    for b in _ints(batches):
+    for b in batches:
         r = mb.time_generator(config, batch=b, device=device, bf16=bf16,
                               channels_last=channels_last, compile=compile_, iters=iters,
                               warmup=warmup, max_seconds=max_seconds)

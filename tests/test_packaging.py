@@ -31,3 +31,13 @@ def test_no_folder_under_occface_lacks_an_init():
         dirnames[:] = [d for d in dirnames if d != "__pycache__" and not d.startswith(".")]
         if any(f.endswith(".py") for f in filenames):
             assert "__init__.py" in filenames, f"{dirpath} holds modules but no __init__.py"
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    import re
+
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    block = re.search(r"Run the tests:\n\n```bash\n(.*?)\n```", readme, re.S).group(1).strip()
+    assert "pytest" in block and "apt-get install -y chromium" in block
+    ci = open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8").read()
+    assert block in ci.splitlines()

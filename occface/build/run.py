@@ -42,6 +42,7 @@ from ..faces import heatmaps
 from ..format import manifest as manifest_fmt
 from ..format import shards
 from ..format.lock import build_lock
+from ..runtime import available_cores
 from . import inputs as inputs_mod
 from .config import BuildConfig, to_dict, to_json
 from .resume import check_out_dir, remove_temp_files, resume, writes
@@ -229,7 +230,7 @@ def _build_locked(source, cfg, out_dir, workers, partition, progress, log, rebui
     if len(mine) > len(todo):
         log(f"resuming: {len(mine) - len(todo)} of {len(mine)} shards already complete")
     # all cores this process may use (affinity / container limits), not all cores of the host
-    workers = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()) or 1
+    workers = workers or available_cores()
     workers = max(1, min(workers, len(todo))) if todo else 1
     if progress is None:
         progress = sys.stderr.isatty()

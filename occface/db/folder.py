@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..faces.decode import decode_image
-from .base import Inventory, Record, Source, split_by_identity
+from .base import Datasheet, Inventory, Record, Source, split_by_identity
 from .protocols import parse_bool
 from .walk import find_duplicates, walk
 
@@ -58,6 +58,18 @@ class FolderSource(Source):
     duplicates: str = "group"  # byte-identical files: "group" (one identity for the split) or "reject"
 
     name = "folder"
+    datasheet = Datasheet(
+        title="A folder of photos",
+        citation="Whoever took or collected the photos.",
+        licence="That of the photos in the folder: record their source, the consent of the people shown "
+                "and their licence before sharing a build.",
+        motivation="Building an occluded-face dataset from one's own photos.",
+        collection="Every non-hidden file with an image extension under the root folder is an input record; "
+                   "every other entry is skipped with a reason, and files that are not usable photos are "
+                   "rejected with a reason.",
+        composition="As the folder holds; identity from the parent folder when asked, otherwise each photo "
+                    "is its own identity.",
+    )
 
     def __post_init__(self):
         if not os.path.isdir(self.root):

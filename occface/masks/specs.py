@@ -15,13 +15,14 @@ import math
 from dataclasses import dataclass
 
 from . import parts, strokes
+from .bundled import bundled_names
 
 SQUARE_SIZES = {"m1": 16, "m2": 24, "m3": 32, "m4": 48, "m5": 64}
 QUADRANTS = ("top_left", "top_right", "bottom_left", "bottom_right")
 PARTS = parts.PARTS
 # FCSR-GAN's six fixed occlusions O1-O6, in the order of its Fig. 7 caption.
 # The paper does not say whether "left" is the subject's or the viewer's; here
-# it is the subject's (see occface.mask_parts).
+# it is the subject's (see occface.masks.parts).
 FCSR_GAN_OCCLUSIONS = {
     "O1": "left_half",
     "O2": "right_half",
@@ -108,7 +109,7 @@ class PartMask(MaskSpec):
     """Facial part placed from the landmarks: one of :data:`PARTS`.
 
     ``pad``: (along the eye line, across) padding in inter-ocular distances;
-    None = the part's default (``occface.parts.DEFAULT_PAD``).
+    None = the part's default (``occface.masks.parts.DEFAULT_PAD``).
     ``jitter`` j >= 0: the part is shifted by U(-j, j) iod along each face axis
     and its half-extents scaled by U(1 - j, 1 + j); 0 = the fixed mask.
     """
@@ -208,11 +209,20 @@ PRESETS = {
 
 
 def spec_from_name(name: str):
-    """A named spec from :data:`PRESETS` (e.g. ``"bucket3-border"``, ``"lama-thick"``, ``"m2"``, ``"mouth"``)."""
-    try:
+    """A named spec: a preset from :data:`PRESETS` (e.g. ``"bucket3-border"``, ``"lama-thick"``,
+    ``"m2"``, ``"mouth"``) or the name of any bundled evaluation set (``"pconv128-v1"``,
+    ``"square128-v1"``: :class:`BundledSet` of that set)."""
+    if name in PRESETS:
         return PRESETS[name]
-    except KeyError:
-        raise ValueError(f"unknown mask preset {name!r}; known: {sorted(PRESETS)}") from None
+    bundled = bundled_names()
+    if name in bundled:
+        return BundledSet(name)
+    raise ValueError(f"unknown mask preset {name!r}; known: {sorted(set(PRESETS) | set(bundled))}")
+
+
+def known_names() -> list[str]:
+    """Every name :func:`spec_from_name` accepts: the presets and the bundled sets."""
+    return sorted(set(PRESETS) | set(bundled_names()))
 
 
 # ----------------------------------------------------------------------------- spec <-> dict

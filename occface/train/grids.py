@@ -32,13 +32,38 @@ def image_grid(rows: list[torch.Tensor], pad: int = 2) -> torch.Tensor:
     return grid
 
 
+ROW_NAMES = (("input", "occluded LR 16 px", "(x8 nearest)"), ("block 1", "32 px (x4)"), ("block 2", "64 px (x2)"),
+             ("block 3", "128 px output"), ("ground truth", "clean HR 128 px"))
+
+
+def labelled_grid(rows: list[torch.Tensor], step: int, stage: int, keys: list[str] | None = None) -> np.ndarray:
+    """The training picture as (H, W, 3) uint8 RGB: one row per stage of the generator (named at
+    the left), one column per face (headed by its key), block 3 captioned with its PSNR, the step
+    and stage in the title."""
+    from .. import pictures
+    from ..metrics import psnr
+
+    to_u8 = lambda t: ((_upsample(t.detach().float().cpu()).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # noqa: E731
+    u8 = [to_u8(r) for r in rows]
+    n = u8[0].shape[0]
+    p = psnr(u8[3].float(), u8[4].float()).tolist()
+    cells = [[u8[r][j].permute(1, 2, 0).numpy() for j in range(n)] for r in range(len(u8))]
+    captions = [[""] * n for _ in u8]
+    captions[3] = [f"{v:.2f} dB" for v in p]
+    columns = [k.split(":", 1)[-1] for k in keys] if keys else [f"face {j + 1}" for j in range(n)]
+    title = f"step {step} (stage {stage}): input, UI-blocks 1-3 and ground truth"
+    footer = "Captions: PSNR of block 3 against the ground truth (dB, RGB 0-255). Smaller outputs enlarged (nearest)."
+    return pictures.grid(cells, columns=columns, row_labels=[list(r) for r in ROW_NAMES], captions=captions,
+                         title=title, footer=footer, gap=4, label_width=120)
+
+
 @torch.no_grad()
 def log_images(writer, out_dir: str, g: ProUIGenerator, batch: dict, cfg: TrainConfig,
                device: torch.device, step: int, sigma: float) -> None:
-    """TensorBoard grid (and grids/step-N.png): input LR, blocks 1-3, ground truth."""
-    import cv2
-
+    """TensorBoard picture (and grids/step-N.png): input LR, blocks 1-3, ground truth, labelled."""
+    from .. import pictures
     from ..metrics import psnr
+    from .schedule import stage_of
 
     was_training = g.training
     g.eval()
@@ -46,10 +71,9 @@ def log_images(writer, out_dir: str, g: ProUIGenerator, batch: dict, cfg: TrainC
     with autocast(device, cfg.amp):
         out = g(lr, hms[0], blocks=3)
     g.train(was_training)
-    grid = image_grid([lr, *out.images, hr])
-    writer.add_image("grid/input_block1_block2_block3_gt", grid, step)
+    keys = batch.get("key") if isinstance(batch.get("key"), list) else None
+    pic = labelled_grid([lr, *out.images, hr], step, stage_of(max(step - 1, 0), cfg), keys)
+    writer.add_image("grid/input_block1_block2_block3_gt", torch.from_numpy(pic).permute(2, 0, 1), step)
     to255 = lambda t: ((t.float().clamp(-1, 1) + 1) * 127.5).round().cpu()  # noqa: E731
     writer.add_scalar("grid/psnr_block3", float(psnr(to255(out.images[2]), to255(hr)).mean()), step)
-    os.makedirs(os.path.join(out_dir, "grids"), exist_ok=True)
-    cv2.imwrite(os.path.join(out_dir, "grids", f"step-{step:07d}.png"),
-                np.ascontiguousarray(grid.permute(1, 2, 0).numpy()[..., ::-1]))
+    pictures.write_png(os.path.join(out_dir, "grids", f"step-{step:07d}.png"), pic)
