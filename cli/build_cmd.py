@@ -182,3 +182,17 @@ def bench_build(root, limit, rounds, out, worker_list):
 
     res = bb.run(root, limit=limit, workers=list(worker_list), scratch=out, rounds=rounds, log=info)
     click.echo(json.dumps(res, indent=1))
+
+
+@click.command()
+@click.option("--root", required=True, type=click.Path(exists=True, file_okay=False), help="Folder of photos (e.g. LFW).")
+@click.option("--limit", default=1024, show_default=True, help="Photos to use (first N in key order).")
+@click.option("--rounds", default=5, show_default=True, help="Interleaved repetitions; the fastest is kept.")
+@click.option("--out", default=None, help="Scratch directory (default: a temp dir).")
+def bench_integrity(root, limit, rounds, out):
+    """CPU cost per photo of the build's integrity checks (listing, duplicates, fingerprints, strict decoding)."""
+    from occface.bench import integrity as bi
+
+    res = bi.run(root, limit=limit, rounds=rounds, scratch=out, log=info)
+    click.echo(json.dumps(res, indent=1))
+

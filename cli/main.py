@@ -48,6 +48,7 @@ main.add_command(build_cmd.join)
 main.add_command(card_cmd.card)
 main.add_command(export_cmd.export_cmd, "export")
 bench.add_command(build_cmd.bench_build, "build")
+bench.add_command(build_cmd.bench_integrity, "integrity")
 # --- further command groups register below (one line each) ---
 bench.add_command(data_cmd.bench_data, "data")
 bench.add_command(export_cmd.bench_export, "export")

@@ -184,7 +184,7 @@ _JPEG_DAMAGE = ("Corrupt JPEG data", "Premature end of JPEG file", "Invalid SOS 
                 "Inconsistent progression sequence", "Application transferred too few scanlines")
 
 
-def _imdecode_strict(data: bytes, flag: int):
+def imdecode_strict(data: bytes, flag: int):
     """``cv2.imdecode`` that raises :class:`DecodeError` ``corrupt`` when libjpeg warned about the data."""
     import cv2
 
@@ -277,7 +277,7 @@ def _decode_plain_jpeg(data: bytes):
     # A grayscale JPEG decoded as grayscale skips the colour conversion inside libjpeg; both flags
     # apply the EXIF orientation (IMREAD_UNCHANGED would not).
     flag = cv2.IMREAD_GRAYSCALE if components == 1 else cv2.IMREAD_COLOR
-    raw = _imdecode_strict(data, flag)
+    raw = imdecode_strict(data, flag)
     if raw is None:
         return None
     if raw.ndim == 2:
@@ -349,7 +349,7 @@ def decode_image(source) -> tuple[np.ndarray, dict]:
         if fmt == "JPEG":  # Pillow drops libjpeg's warnings: ask libjpeg through OpenCV (rare path: CMYK, odd JPEGs)
             import cv2
 
-            _imdecode_strict(data, cv2.IMREAD_UNCHANGED)
+            imdecode_strict(data, cv2.IMREAD_UNCHANGED)
     except DecodeError:
         raise
     except UnidentifiedImageError as exc:
