@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 from .. import __version__
 from ..db.base import Record, Source
+from ..db.walk import shown
 from ..errors import BuildError
 from ..faces import heatmaps
 from ..format import manifest as manifest_fmt
@@ -109,6 +110,12 @@ def _groups(records: list[Record], cfg: BuildConfig) -> list[list[Record]]:
     keys = [r.key for r in records]
     if keys != sorted(keys) or len(set(keys)) != len(keys):
         raise BuildError("adapter returned unsorted or duplicate record keys")
+    for r in records:  # shards store keys as UTF-8 (the folder walk skips such names; other layouts refuse)
+        try:
+            r.key.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BuildError(f"the database holds a file name that is not UTF-8: {shown(r.source)!r}; "
+                             "rename it (or move it out of the root)") from None
     check_identity_disjoint(records)
     s = cfg.shard_size
     return [records[i : i + s] for i in range(0, len(records), s)]

@@ -305,3 +305,14 @@ def test_shards_without_a_record_of_their_photos_are_not_trusted(tmp_path):
         B.build(folder(root), CFG, out, workers=1, **QUIET)
     B.build(folder(root), CFG, out, workers=1, rebuild_changed=True, **QUIET)
     assert {k: v[2] for k, v in shard_files(out).items()} == {k: v[2] for k, v in ref.items()}
+
+
+def test_an_adapter_record_whose_name_is_not_utf8_is_one_clear_error():
+    from occface.db.base import Record
+
+    class OneBadName(SampleSource):  # a layout whose own walk kept a non-UTF-8 name
+        def records(self):
+            return super().records()[:1] + [Record(key="sample:z\udce9.png", source="z\udce9.png")]
+
+    with pytest.raises(B.BuildError, match=r"not UTF-8: 'z\\\\xe9.png'; rename it"):
+        B.plan(OneBadName(), CFG)
