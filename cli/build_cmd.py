@@ -10,6 +10,7 @@ import click
 
 from occface import build as build_mod
 from occface import db as db_mod
+from occface import degrade as degrade_mod
 from occface import masks
 from occface.errors import InputsChanged, OccfaceError
 from occface.faces.align import AlignConfig
@@ -38,6 +39,14 @@ def mask_spec_from_option(text: str, option: str = "--mask"):
         raise click.BadParameter(str(exc), param_hint=option) from None
 
 
+def degrade_spec_from_option(text: str, option: str = "--degrade"):
+    """A degradation option's value (preset name, JSON, or @file.json) -> spec; a bad one names the option."""
+    try:
+        return degrade_mod.from_text(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
 @click.command()
 @click.option("--db", "db_name", type=click.Choice(sorted(db_mod.SOURCES)), required=True, help="Database adapter.")
 @click.option("--root", type=click.Path(file_okay=False), help="Database root (not for --db sample).")
@@ -56,10 +65,16 @@ def mask_spec_from_option(text: str, option: str = "--mask"):
 @click.option("--min-face", default=0, show_default=True, help="Reject faces whose box is smaller (px).")
 @click.option("--margin", default=0.2, show_default=True, help="Template margin (occface-5pt-v1).")
 @click.option("--mask", "mask_text", default="square", show_default=True,
-              help="Mask preset (square, m1..m5, pconv, bucket1..6, lama-*, facial parts, ...), bundled set "
+              help="Mask preset (square, m1..m5, pconv, bucket1..6, lama-*, facial parts, ..., occluders: "
+                   "sunglasses, eyeglasses, face-mask, scarf, hand, hair, object, occluders), bundled set "
                    "(pconv128-v1, square128-v1), inline JSON spec or @spec.json (docs/masks.md).")
 @click.option("--fill", type=click.Choice(FILL_MODES), default="zeros", show_default=True,
               help="What replaces the missing pixels of the occluded HR before it is downsampled.")
+@click.option("--degrade", "degrade_text", default="none", show_default=True,
+              help="How the LR is formed: none (bilinear downsample), gfpgan, light, heavy, or a JSON spec / "
+                   "@spec.json (docs/degrade.md).")
+@click.option("--degrade-hr", is_flag=True, help="Also store hr_occluded degraded by the same draw, at the HR size.")
+@click.option("--store-alpha", is_flag=True, help="Store the occluders' alpha (dataset `alpha`) beside the mask.")
 @click.option("--heatmaps", type=TextList(), default="fhc4@64", show_default=True,
               help="Stored landmark heatmaps, comma-separated GROUPING@SIZE (train-ref's default model reads "
                    "all68@16,all68@32,all68@64).")
@@ -78,8 +93,8 @@ def mask_spec_from_option(text: str, option: str = "--mask"):
                    "shards (default: stop and say what changed).")
 @click.option("--progress/--no-progress", default=None, help="tqdm bar (default: when stderr is a terminal).")
 def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, detector, hog_upsample, multi_face,
-          min_face, margin, mask_text, fill, heatmaps, sigma, resize_rule, identity_from_parent, test_fraction,
-          db_options, rebuild_changed, progress):
+          min_face, margin, mask_text, fill, degrade_text, degrade_hr, store_alpha, heatmaps, sigma, resize_rule,
+          identity_from_parent, test_fraction, db_options, rebuild_changed, progress):
     """Build HDF5 shards of occluded LR / clean HR pairs from a face database.
 
     One build writes into an --out folder at a time; --out may not lie inside --root.  folder
@@ -100,6 +115,9 @@ def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, 
             align=AlignConfig(margin=margin),
             mask=mask_spec_from_option(mask_text),
             fill=FillConfig(mode=fill),
+            degrade=degrade_spec_from_option(degrade_text),
+            degrade_hr=degrade_hr,
+            store_alpha=store_alpha,
             heatmaps=heatmaps,
             heatmap_sigma=sigma,
             resize_rule=resize_rule,
@@ -176,11 +194,16 @@ def join(out_dir, part_dirs):
 @click.option("--out", default=None, help="Scratch directory (default: a temp dir).")
 @click.option("--workers", "worker_list", type=NumberList(int, minimum=1), default="1,2", show_default=True,
               help="Worker counts to time (comma-separated).")
-def bench_build(root, limit, rounds, out, worker_list):
-    """Pipeline cost vs bare dlib detect+landmarks on the same photos, and worker scaling."""
+@click.option("--degrade", "degrade_list", type=TextList(), default="gfpgan", show_default=True,
+              help="Degradation presets also timed at the smallest worker count (comma-separated; '' for none).")
+def bench_build(root, limit, rounds, out, worker_list, degrade_list):
+    """Pipeline cost vs bare dlib detect+landmarks on the same photos, worker scaling, and degradation cost."""
     from occface.bench import build as bb
 
-    res = bb.run(root, limit=limit, workers=list(worker_list), scratch=out, rounds=rounds, log=info)
+    for d in degrade_list:
+        degrade_spec_from_option(d)
+    res = bb.run(root, limit=limit, workers=list(worker_list), scratch=out, rounds=rounds, log=info,
+                 degrade=tuple(degrade_list))
     click.echo(json.dumps(res, indent=1))
 
 

@@ -18,6 +18,7 @@ import click
 from . import build_cmd
 from . import card_cmd
 from . import data_cmd
+from . import degrade_cmd
 from . import export_cmd
 from . import masks_cmd
 from . import model_cmd
@@ -53,6 +54,7 @@ bench.add_command(build_cmd.bench_integrity, "integrity")
 bench.add_command(data_cmd.bench_data, "data")
 bench.add_command(export_cmd.bench_export, "export")
 main.add_command(masks_cmd.masks)
+main.add_command(degrade_cmd.degrade)
 bench.add_command(masks_cmd.bench_masks, "masks")
 bench.add_command(model_cmd.bench_model, "model")
 main.add_command(train_cmd.train_ref, "train-ref")

@@ -77,7 +77,8 @@ def build_shard(index: int, records: list[Record], source: Source, cfg: BuildCon
         attrs["inputs_sha256"] = inputs_mod.digest(lines)
     specs = {s: heatmaps.channels(heatmaps.parse_spec(s)[0]) for s in cfg.heatmaps}
     path = os.path.join(out_dir, "shards", shards.shard_name(index))
-    shards.write_shard(path, samples, attrs, source.fields(), cfg.hr_size, cfg.lr_size, specs, inputs=lines)
+    shards.write_shard(path, samples, attrs, source.fields(), cfg.hr_size, cfg.lr_size, specs, alpha=cfg.store_alpha,
+                       inputs=lines)
     return {"index": index, "samples": len(samples), "rejected": len(rejections)}
 
 
@@ -309,12 +310,16 @@ def _log_accounting(bp: BuildPlan, log) -> None:
 
 
 def _preload(cfg: BuildConfig) -> None:
-    """Load dlib models before forking so workers share them instead of each reading 100 MB."""
+    """Load dlib models (and albumentations) before forking so workers share them instead of each loading them."""
     from ..faces import dlib_models
 
     dlib_models.hog_detector()
     dlib_models.shape_predictor68()
     if cfg.detect.detector != "hog":
         dlib_models.cnn_detector()
+    if not cfg.degrade.is_none:  # albumentations takes seconds to import: once, before the fork
+        from ..degrade.steps import albumentations_functional
+
+        albumentations_functional()
 
 

@@ -83,7 +83,7 @@ def _locate(out_dir: str, m: dict) -> list[tuple[str, int]]:
     return [(os.path.join(out_dir, e["file"]), i) for e in m["shards"] for i in range(e["samples"])]
 
 
-SHEET_COLUMNS = ("clean HR\n128 px", "occluded HR\n(filled hole)", "mask\nwhite = missing",
+SHEET_COLUMNS = ("clean HR\n128 px", "occluded HR\n(hole filled or\noccluder painted)", "mask\nwhite = missing",
                  "occluded LR 16 px\n(x8 nearest)", "heatmaps (red)\nlandmarks (green)")
 
 
@@ -126,7 +126,8 @@ def contact_sheet(out_dir: str, png_path: str, n: int = 12, seed: int = 0) -> in
     cfg = m["config"]
     title = (f"{os.path.basename(os.path.abspath(out_dir))}: {len(pick)} of {m['totals']['samples']} samples "
              f"(random, seed {seed}) | db {m['source'].get('db', '?')} | build seed {m['seed']} | "
-             f"mask {cfg['mask'].get('kind', '?')} | fill {cfg['fill'].get('mode', '?')}")
+             f"mask {cfg['mask'].get('kind', '?')} | fill {cfg['fill'].get('mode', '?')} | "
+             f"degrade {cfg.get('degrade', {}).get('name', 'none')}{' (LR and HR)' if cfg.get('degrade_hr') else ''}")
     footer = ("Pixels: HR and LR images 0-255 RGB; mask 1 = missing drawn white; heatmap = max over "
               "its channels (0-1) as red intensity over the HR darkened to 60%; landmarks = dlib 68 points.")
     sheet = pictures.grid(cells, columns=columns, row_labels=labels, title=title, footer=footer, label_width=190,

@@ -14,7 +14,7 @@ import json
 import math
 from dataclasses import dataclass
 
-from . import parts, strokes
+from . import occluders, parts, strokes
 from .bundled import bundled_names
 
 SQUARE_SIZES = {"m1": 16, "m2": 24, "m3": 32, "m4": 48, "m5": 64}
@@ -145,6 +145,28 @@ class QuadrantMask(MaskSpec):
 
 
 @dataclass(frozen=True)
+class OccluderMask(MaskSpec):
+    """An object drawn over the face from its landmarks (``occface.masks.occluders``), not a hole.
+
+    ``object``: one of ``occluders.OBJECTS`` (sunglasses, eyeglasses, face_mask, scarf, hand,
+    hair, object); ``style``: one of ``occluders.STYLES[object]`` or ``"any"`` (drawn per sample).
+    The build composites it onto the HR face; the mask is where its alpha exceeds 0.5.
+    """
+
+    object: str = "sunglasses"
+    style: str = "any"
+    kind: str = "occluder"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.object not in occluders.OBJECTS:
+            raise ValueError(f"object must be one of {occluders.OBJECTS}, got {self.object!r}")
+        if self.style != "any" and self.style not in occluders.STYLES[self.object]:
+            raise ValueError(f"style of {self.object} must be 'any' or one of {occluders.STYLES[self.object]}, "
+                             f"got {self.style!r}")
+
+
+@dataclass(frozen=True)
 class MixtureMask(MaskSpec):
     """Weighted mixture: ``components`` is a tuple of (weight, spec) pairs; weights need not sum to 1.
 
@@ -186,8 +208,13 @@ class BundledSet(MaskSpec):
 
 SPEC_TYPES = {
     cls.__dataclass_fields__["kind"].default: cls
-    for cls in (SquareMask, PConvMask, BucketMask, LamaMask, PartMask, QuadrantMask, MixtureMask, BundledSet)
+    for cls in (SquareMask, PConvMask, BucketMask, LamaMask, PartMask, QuadrantMask, MixtureMask, BundledSet,
+                OccluderMask)
 }
+
+# The `occluders` mixture: every object, face masks and hands a little more often (docs/masks.md).
+OCCLUDER_WEIGHTS = {"sunglasses": 1.0, "eyeglasses": 1.0, "face_mask": 1.5, "scarf": 1.0, "hand": 1.5, "hair": 1.0,
+                    "object": 1.0}
 
 # Named specs for command lines and configs.
 PRESETS = {
@@ -205,6 +232,10 @@ PRESETS = {
     "ofhnet-random": SquareMask(32, 64),  # 1/16 .. 1/4 of the image
     **{f"ofhnet-center{k}": SquareMask(8 * k, 8 * k, placement="center") for k in range(4, 9)},  # 4x4..8x8 at 16 px
     "pconv128-v1": BundledSet("pconv128-v1"),
+    **{o.replace("_", "-"): OccluderMask(o) for o in occluders.OBJECTS},
+    **{f"face-mask-{s}": OccluderMask("face_mask", s) for s in occluders.STYLES["face_mask"]},
+    **{s: OccluderMask("object", s) for s in occluders.STYLES["object"]},
+    "occluders": MixtureMask(tuple((w, OccluderMask(o)) for o, w in OCCLUDER_WEIGHTS.items())),
 }
 
 
