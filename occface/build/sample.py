@@ -135,6 +135,8 @@ def process_records(records: list[Record], source: Source, cfg: BuildConfig,
 
 def _load(record: Record, source: Source, cfg: BuildConfig, last_photo: dict):
     """Stage 1: (the record's photo entry -- shared by variants of one photo -- or a rejection, pixels decoded)."""
+    if record.rejection:  # decided by the adapter (e.g. a duplicate under the "reject" policy)
+        return _reject(record, *record.rejection), 0
     key = (source.photo_key(record), source, cfg.detect)
     cached = last_photo.get("entry")
     if cached is not None and cached[0] == key:
