@@ -129,12 +129,12 @@ def _timed_build(folder: str, cfg: BuildConfig, out: str, workers: int) -> tuple
 
 
 def _profile(folder: str, cfg: BuildConfig, out: str, n: int, top: int) -> list:
-    """[[function, ms per photo (own time), share of the build], ...] for the ``top`` largest."""
+    """[[function, ms per photo (own CPU time), share of the build], ...] for the ``top`` largest."""
     import cProfile
     import pstats
 
     shutil.rmtree(out, ignore_errors=True)
-    prof = cProfile.Profile()
+    prof = cProfile.Profile(time.process_time)  # CPU time: other work sharing the core does not count
     prof.enable()
     build(FolderSource(folder), cfg, out, workers=1, progress=False, log=lambda s: None)
     prof.disable()
@@ -207,7 +207,7 @@ def run(root: str, limit: int = 1024, workers: list[int] = (1, 2), scratch: str 
     minutes on a shared machine hits all of them alike; worker scaling is still timed on whole builds.
     ``degrade``: degradation presets also timed at the smallest worker count, in the same rounds.
     ``profile`` > 0: after the rounds, one more default one-worker build under cProfile; the result
-    lists its ``profile`` largest functions by own time (ms per photo, share of the build).
+    lists its ``profile`` largest functions by own CPU time (ms per photo, share of the build).
     """
     w0 = min(workers)
     cfg = BuildConfig()  # the default config, as `occface build` uses it
