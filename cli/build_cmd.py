@@ -12,8 +12,9 @@ from occface import build as build_mod
 from occface import db as db_mod
 from occface import degrade as degrade_mod
 from occface import masks
+from occface.bench.build import VARIANTS as BENCH_VARIANTS
 from occface.errors import InputsChanged, OccfaceError
-from occface.faces.align import AlignConfig
+from occface.faces.align import PADDING_MODES, AlignConfig
 from occface.faces.detect import DETECTORS, MULTI_FACE
 from occface.faces.occlude import FILL_MODES, FillConfig
 from occface.format import manifest as manifest_fmt
@@ -57,9 +58,19 @@ def degrade_spec_from_option(text: str, option: str = "--degrade"):
 @click.option("--shard-index", "part_index", default=0, show_default=True, help="Which partition this run builds.")
 @click.option("--shard-size", default=256, show_default=True, help="Input photos per HDF5 shard.")
 @click.option("--detector", type=click.Choice(DETECTORS), default=None,
-              help="Face detector [default: hog; hog+cnn for --db multipie, whose profile poses defeat HOG].")
+              help="Face detector [default: hog; hog+cnn for --db multipie, whose profile poses defeat HOG; "
+                   "aligned = --aligned].")
 @click.option("--hog-upsample", type=INTS, default="0,1", show_default=True,
               help="HOG upsample levels (comma-separated integers) tried in turn until a face is found.")
+@click.option("--detect-max-side", "detect_max_side", type=click.IntRange(min=0), default=None,
+              help="HOG scans a copy of at most this longer side first, then falls back to full resolution "
+                   "[default: 640; 0 = scan the photo itself, as builds before this option did].")
+@click.option("--aligned", is_flag=True,
+              help="The photos are already aligned face crops (one centred face each): no detector; landmarks "
+                   "from a box derived from the frame, implausible ones rejected (same as --detector aligned).")
+@click.option("--padding", type=click.Choice(PADDING_MODES), default="reflect", show_default=True,
+              help="Fill where the crop reaches past the photo: mirror copies, mirror copies blurred and faded "
+                   "to the photo's median colour (FFHQ-style), the edge pixels repeated, or black.")
 @click.option("--multi-face", type=click.Choice(MULTI_FACE), default="largest", show_default=True,
               help="Photos with several faces: keep the largest face, every face, or reject the photo.")
 @click.option("--min-face", default=0, show_default=True, help="Reject faces whose box is smaller (px).")
@@ -92,9 +103,10 @@ def degrade_spec_from_option(text: str, option: str = "--degrade"):
               help="When photos were added, removed or changed since some shards were built, rebuild just those "
                    "shards (default: stop and say what changed).")
 @click.option("--progress/--no-progress", default=None, help="tqdm bar (default: when stderr is a terminal).")
-def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, detector, hog_upsample, multi_face,
-          min_face, margin, mask_text, fill, degrade_text, degrade_hr, store_alpha, heatmaps, sigma, resize_rule,
-          identity_from_parent, test_fraction, db_options, rebuild_changed, progress):
+def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, detector, hog_upsample,
+          detect_max_side, aligned, padding, multi_face, min_face, margin, mask_text, fill, degrade_text, degrade_hr,
+          store_alpha, heatmaps, sigma, resize_rule, identity_from_parent, test_fraction, db_options, rebuild_changed,
+          progress):
     """Build HDF5 shards of occluded LR / clean HR pairs from a face database.
 
     One build writes into an --out folder at a time; --out may not lie inside --root.  folder
@@ -104,15 +116,20 @@ def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, 
         raise click.UsageError("--db sample takes no --root: its photos ship with scikit-image")
     if db_name != "sample" and not root:
         raise click.UsageError(f"--db {db_name} needs --root")
+    if aligned and detector not in (None, "aligned"):
+        raise click.UsageError(f"--aligned runs no detector: drop --detector {detector}")
+    if aligned:
+        detector = "aligned"
     warnings.formatwarning = _plain_warning
     try:
         source = db_mod.open_database(db_name, root, db_options, test_fraction=test_fraction,
                                       identity_from_parent=identity_from_parent)
+        detect_fields = {} if detect_max_side is None else {"max_side": detect_max_side}
         cfg = build_mod.BuildConfig(
             detect=db_mod.detect_config(db_name, detector,
                                         hog_upsample=hog_upsample,
-                                        multi_face=multi_face, min_face_px=min_face),
-            align=AlignConfig(margin=margin),
+                                        multi_face=multi_face, min_face_px=min_face, **detect_fields),
+            align=AlignConfig(margin=margin, padding=padding),
             mask=mask_spec_from_option(mask_text),
             fill=FillConfig(mode=fill),
             degrade=degrade_spec_from_option(degrade_text),
@@ -124,13 +141,31 @@ def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, 
             seed=seed,
             shard_size=shard_size,
         )
-        build_mod.build(source, cfg, out, workers=workers,
-                        partition=build_mod.Partition(num_parts, part_index), progress=progress_default(progress),
-                        log=_build_log, rebuild_changed=rebuild_changed)
+        manifest = build_mod.build(source, cfg, out, workers=workers,
+                                   partition=build_mod.Partition(num_parts, part_index),
+                                   progress=progress_default(progress), log=_build_log,
+                                   rebuild_changed=rebuild_changed)
     except InputsChanged as exc:
         raise click.ClickException(f"{exc} (--rebuild-changed rebuilds just those shards)") from exc
     except (ValueError, FileNotFoundError, OccfaceError) as exc:
         raise click.ClickException(str(exc)) from exc
+    from occface.build import summary as insp
+
+    hint = no_face_hint(insp.missing_faces(manifest))
+    if hint:
+        click.echo(hint, err=True)
+
+
+def no_face_hint(fact: dict | None) -> str | None:
+    """The one-line hint for a build where many photos had no face found (``summary.missing_faces``)."""
+    if not fact:
+        return None
+    head = (f"NOTE: no face found in {fact['no_face']:,} of {fact['photos']:,} photos ({fact['fraction']:.0%}) "
+            f"by the {fact['detector']} detector.")
+    if fact["detector"] == "hog":
+        return (head + " For hard or tightly cropped faces try --detector hog+cnn (slower, finds more); if the "
+                "photos are already aligned face crops, --aligned skips detection.")
+    return head + " If the photos are already aligned face crops, --aligned skips detection."
 
 
 @click.command("inspect")
@@ -149,6 +184,9 @@ def inspect_cmd(build_dir, png, count, seed, as_json, no_sheet):
         s = insp.summary(build_dir)
     s.pop("config")
     click.echo(json.dumps(s, indent=1) if as_json else insp.format_summary(s, build_dir))
+    hint = no_face_hint(s.get("missing_faces"))
+    if hint and not as_json:
+        click.echo(hint)
     if s["totals"]["samples"] and not no_sheet:
         png = png or f"{build_dir.rstrip('/')}/contact_sheet.png"
         with user_errors(OSError):
@@ -196,14 +234,31 @@ def join(out_dir, part_dirs):
               help="Worker counts to time (comma-separated).")
 @click.option("--degrade", "degrade_list", type=TextList(), default="gfpgan", show_default=True,
               help="Degradation presets also timed at the smallest worker count (comma-separated; '' for none).")
-def bench_build(root, limit, rounds, out, worker_list, degrade_list):
-    """Pipeline cost vs bare dlib detect+landmarks on the same photos, worker scaling, and degradation cost."""
+@click.option("--variants", "variant_list", type=TextList(), default="", show_default=True,
+              help="Other configs timed at the smallest worker count, comma-separated: "
+                   + ", ".join(f"{k} ({v[0]})" for k, v in BENCH_VARIANTS.items())
+                   + ", detect-max-side-<N> (another bound), aligned-refine-<N> (N box refinements).")
+@click.option("--truth", type=click.Choice(["pts"]), default=None,
+              help="Score every build against the 68-point .pts file beside each photo (Helen / 300-W).")
+@click.option("--crops", type=click.Choice(["tight", "tight-dark"]), default=None,
+              help="Run on tight crops of the photos (tight-dark: one side darkened), scored against the "
+                   "full-photo landmarks.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the crops' random darkening.")
+@click.option("--chunk", default=0, show_default=True,
+              help="Interleave the one-worker timings every N photos (0 = whole sets; e.g. 32 on a busy machine).")
+@click.option("--profile", default=0, show_default=True,
+              help="After the rounds, profile one default build and list its N costliest functions (ms/photo).")
+def bench_build(root, limit, rounds, out, worker_list, degrade_list, variant_list, truth, crops, seed, chunk, profile):
+    """Pipeline cost vs bare dlib detect+landmarks on the same photos, worker scaling, degradation cost,
+    variants and landmark accuracy."""
     from occface.bench import build as bb
 
     for d in degrade_list:
         degrade_spec_from_option(d)
-    res = bb.run(root, limit=limit, workers=list(worker_list), scratch=out, rounds=rounds, log=info,
-                 degrade=tuple(degrade_list))
+    with user_errors():
+        res = bb.run(root, limit=limit, workers=list(worker_list), scratch=out, rounds=rounds, log=info,
+                     degrade=tuple(degrade_list), variants=tuple(variant_list), truth=truth, crops=crops,
+                     seed=seed, chunk=chunk, profile=profile)
     click.echo(json.dumps(res, indent=1))
 
 

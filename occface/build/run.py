@@ -1,6 +1,7 @@
 """The build run: plan the shards, build them in worker processes, resume, write the manifest.
 
-Per photo the work is :func:`occface.build.sample.process_record`.
+Per photo the work is :func:`occface.build.sample.process_record` (taken stage by stage over
+runs of photos: :func:`occface.build.sample.process_records`).
 
 Sharding: records are sorted by key and cut into consecutive groups of
 ``cfg.shard_size``; group j becomes ``shards/shard-j.h5``.  Membership
@@ -47,7 +48,7 @@ from ..runtime import available_cores
 from . import inputs as inputs_mod
 from .config import BuildConfig, to_dict, to_json
 from .resume import check_out_dir, remove_temp_files, resume, writes
-from .sample import process_record
+from .sample import BATCH_PHOTOS, process_records
 
 
 # ----------------------------------------------------------------------------- per shard
@@ -56,13 +57,17 @@ def build_shard(index: int, records: list[Record], source: Source, cfg: BuildCon
                 n_shards: int, tick=None, lines: list[str] | None = None) -> dict:
     samples, rejections = [], []
     last_photo: dict = {}  # lives for this shard only, so it never outlives the files it was read from
-    for rec in records:
-        got, rej = process_record(rec, source, cfg, last_photo)
-        samples.extend(got)
-        if rej:
-            rejections.append(rej)
+    for i in range(0, len(records), BATCH_PHOTOS):
+        batch = records[i : i + BATCH_PHOTOS]
+        got_n = rej_n = 0
+        for got, rej in process_records(batch, source, cfg, last_photo):
+            samples.extend(got)
+            got_n += len(got)
+            if rej:
+                rejections.append(rej)
+                rej_n += 1
         if tick:
-            tick(1, len(got), 1 if rej else 0)
+            tick(len(batch), got_n, rej_n)
     attrs = {
         "config": to_json(cfg),
         "source": json.dumps(source.describe(), sort_keys=True),

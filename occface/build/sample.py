@@ -1,6 +1,7 @@
 """One photo record in, training samples (or one rejection) out: the per-photo pipeline.
 
-Per photo (:func:`process_record`): decode -> detect + 68 landmarks -> per chosen face
+Per photo (:func:`process_record`, or :func:`process_records` for a run of photos taken stage by
+stage): decode -> detect + 68 landmarks -> per chosen face
 :func:`make_sample`: align to the template (bilinear) -> mask + fill (a hole) or an occluder
 painted over the face -> the LR: bilinear downsample, or a degradation chain -> heatmaps.  Every random draw comes from ``rng_for(seed, sample key, stage)``.
 """
@@ -14,9 +15,10 @@ import numpy as np
 from .. import degrade, masks
 from ..db.base import Record, Source
 from ..faces import heatmaps, resize
-from ..faces.align import alignment_matrix, transform_points, warp
+from ..faces.align import align_crop, alignment_matrix, transform_points
 from ..faces.decode import DecodeError
-from ..faces.detect import detect_faces, select_faces, with_landmarks
+from ..faces import aligned
+from ..faces.detect import Face, detect_faces, select_faces, with_landmarks
 from ..faces.occlude import apply_fill, sample_fill
 from ..seeding import rng_for
 from .config import BuildConfig
@@ -25,7 +27,7 @@ from .config import BuildConfig
 def make_sample(rgb: np.ndarray, face, key: str, cfg: BuildConfig) -> dict:
     """One training pair from one detected face.  Pure given (rgb, face, key, cfg)."""
     m = alignment_matrix(face.landmarks, cfg.align)
-    hr, prefilter = warp(rgb, m, cfg.align)
+    hr, prefilter, pad_fraction = align_crop(rgb, m, cfg.align)
     lm = transform_points(m, face.landmarks).astype(np.float32)
     mask_params, mask, layer = masks.sample_occlusion(cfg.mask, rng_for(cfg.seed, key, "mask"), lm, cfg.hr_size)
     pair = np.empty((2, *hr.shape), np.uint8)  # [occluded, clean]: one resize call for both LRs
@@ -73,61 +75,137 @@ def make_sample(rgb: np.ndarray, face, key: str, cfg: BuildConfig) -> dict:
             "degrade": json.dumps(deg, sort_keys=True),
             "detector": face.detector,
             "det_upsample": face.upsample,
+            "det_scale": face.scale,
             "det_score": face.score,
             "det_box": face.box,
             "align_matrix": m,
             "align_prefilter": prefilter,
+            "pad_fraction": pad_fraction,
         },
     }
 
 
+#: records processed stage by stage together (see :func:`process_records`), and the decoded pixels
+#: (megapixels of the photos held at once) after which a batch is cut short.
+BATCH_PHOTOS = 64
+BATCH_PIXELS = 48_000_000
+
+
+def _reject(record: Record, reason: str, detail: str = "") -> tuple[list, dict]:
+    return [], {"key": record.key, "path": record.source, "reason": reason, "detail": detail}
+
+
 def process_record(record: Record, source: Source, cfg: BuildConfig,
                    last_photo: dict | None = None) -> tuple[list[dict], dict | None]:
-    """Samples for one record, or a rejection ``{"key", "path", "reason", "detail"}``.
+    """Samples for one record, or a rejection ``{"key", "path", "reason", "detail"}``: see :func:`process_records`."""
+    return process_records([record], source, cfg, last_photo)[0]
 
-    ``last_photo``: a dict the caller keeps across consecutive records (one shard); it holds the
-    last photo's pixels and detections, so records that are variants of one photo
-    (``Source.photo_key``, e.g. Helen's x8) decode and detect it once.  A pure cache.
+
+def process_records(records: list[Record], source: Source, cfg: BuildConfig,
+                    last_photo: dict | None = None) -> list[tuple[list[dict], dict | None]]:
+    """``(samples, rejection or None)`` for each of consecutive records, in order.
+
+    Stage by stage over batches of up to :data:`BATCH_PHOTOS` records (fewer when their photos
+    exceed :data:`BATCH_PIXELS`): decode them all, detect in all, predict the landmarks of all the
+    chosen faces, then make all the samples.  Every stage is a pure function of one photo, so the
+    results are those of one record at a time; the order only keeps each dlib model's working set
+    in the CPU cache from one photo to the next (measured on LFW: the 68-point predictor costs
+    ~1.1 ms of CPU in a run of calls, ~2.4 ms right after a HOG scan of another photo).
+
+    ``last_photo``: a dict the caller keeps across calls (one shard); it holds the last photo's
+    pixels and detections, so records that are variants of one photo (``Source.photo_key``, e.g.
+    Helen's x8) decode and detect it once.  A pure cache.
     """
     if last_photo is None:
         last_photo = {}
+    results: list = []
+    start = 0
+    while start < len(records):
+        batch, entries, pixels = [], [], 0
+        while start < len(records) and len(batch) < BATCH_PHOTOS and (not batch or pixels < BATCH_PIXELS):
+            rec = records[start]
+            start += 1
+            entry, pix = _load(rec, source, cfg, last_photo)
+            batch.append(rec)
+            entries.append(entry)
+            pixels += pix
+        results.extend(_stages(batch, entries, source, cfg))
+    return results
 
-    def reject(reason, detail=""):
-        return [], {"key": record.key, "path": record.source, "reason": reason, "detail": detail}
 
+def _load(record: Record, source: Source, cfg: BuildConfig, last_photo: dict):
+    """Stage 1: (the record's photo entry -- shared by variants of one photo -- or a rejection, pixels decoded)."""
     if record.rejection:  # decided by the adapter (e.g. a duplicate under the "reject" policy)
-        return reject(*record.rejection)
-
-    photo = source.photo_key(record)
+        return _reject(record, *record.rejection), 0
+    key = (source.photo_key(record), source, cfg.detect)
     cached = last_photo.get("entry")
-    if cached is not None and cached[0] == (photo, source, cfg.detect):
-        rgb, faces = cached[1]  # another variant of the photo just processed (e.g. Helen's x8)
-    else:
-        try:
-            rgb = source.load(record)
-        except DecodeError as exc:
-            return reject(f"decode_{exc.reason}", exc.detail)
-        faces = None
+    if cached is not None and cached[0] == key:
+        return cached[1], 0  # another variant of the photo just loaded (e.g. Helen's x8)
     try:
-        if faces is None:
-            faces = detect_faces(rgb, cfg.detect, landmarks=False)  # landmarks only for the chosen faces
-            last_photo["entry"] = ((photo, source, cfg.detect), (rgb, faces))
-        chosen = source.choose_faces(record, faces)
-        if chosen is None:
-            chosen, why = select_faces(faces, cfg.detect)
-            if why:
-                return reject(why, f"{len(faces)} face(s) found by {cfg.detect.detector}")
-        elif not chosen:
-            return reject("annotated_face_not_found", f"{len(faces)} face(s) found")
-        out = []
-        for idx, face in enumerate(chosen):
-            face = with_landmarks(rgb, face)
-            sample = source.transform_sample(record, make_sample(rgb, face, f"{record.key}#{idx}", cfg), cfg)
-            sample["meta"].update(
-                key=f"{record.key}#{idx}", source=record.source, subject=record.subject, split=record.split,
-                face_index=idx, num_faces=len(faces), **record.meta,
-            )
-            out.append(sample)
-        return out, None
-    except Exception as exc:  # noqa: BLE001 - one bad photo must not end the build; it is logged
-        return reject("processing_error", f"{type(exc).__name__}: {exc}")
+        rgb = source.load(record)
+    except DecodeError as exc:
+        return _reject(record, f"decode_{exc.reason}", exc.detail), 0
+    entry = {"rgb": rgb, "faces": None, "failed": None}
+    last_photo["entry"] = (key, entry)
+    return entry, rgb.shape[0] * rgb.shape[1]
+
+
+def _stages(records, entries, source, cfg):
+    """Stages 2-4 of :func:`process_records` on one batch whose photos are loaded."""
+    out: list = [e if isinstance(e, tuple) else None for e in entries]
+    # 2. detection (or the pre-aligned locator), once per photo
+    for e in entries:
+        if isinstance(e, tuple) or e["faces"] is not None or e["failed"] is not None:
+            continue
+        try:
+            if cfg.detect.detector == "aligned":
+                box, lm, tracking, failed = aligned.locate(e["rgb"], cfg.detect.aligned_box,
+                                                           cfg.detect.aligned_refine, cfg.detect.aligned_tracking)
+                if failed:
+                    e["failed"] = ("implausible_landmarks", f"{failed[0]}: {failed[1]}")
+                else:
+                    e["faces"] = [Face(box=tuple(float(v) for v in box), score=1.0 - tracking, detector="aligned",
+                                       upsample=0, landmarks=lm)]
+            else:
+                e["faces"] = detect_faces(e["rgb"], cfg.detect, landmarks=False)  # landmarks: chosen faces only
+        except Exception as exc:  # noqa: BLE001 - one bad photo must not end the build; it is logged
+            e["failed"] = ("processing_error", f"{type(exc).__name__}: {exc}")
+    # 3. the faces to keep, and their 68 landmarks
+    chosen_all: list = [None] * len(records)
+    for i, (rec, e) in enumerate(zip(records, entries)):
+        if out[i] is not None:
+            continue
+        if e["failed"]:
+            out[i] = _reject(rec, *e["failed"])
+            continue
+        faces = e["faces"]
+        try:
+            chosen = source.choose_faces(rec, faces)
+            if chosen is None:
+                chosen, why = select_faces(faces, cfg.detect)
+                if why:
+                    out[i] = _reject(rec, why, f"{len(faces)} face(s) found by {cfg.detect.detector}")
+                    continue
+            elif not chosen:
+                out[i] = _reject(rec, "annotated_face_not_found", f"{len(faces)} face(s) found")
+                continue
+            chosen_all[i] = [with_landmarks(e["rgb"], face) for face in chosen]
+        except Exception as exc:  # noqa: BLE001
+            out[i] = _reject(rec, "processing_error", f"{type(exc).__name__}: {exc}")
+    # 4. the samples
+    for i, (rec, e) in enumerate(zip(records, entries)):
+        if out[i] is not None:
+            continue
+        try:
+            samples = []
+            for idx, face in enumerate(chosen_all[i]):
+                sample = source.transform_sample(rec, make_sample(e["rgb"], face, f"{rec.key}#{idx}", cfg), cfg)
+                sample["meta"].update(
+                    key=f"{rec.key}#{idx}", source=rec.source, subject=rec.subject, split=rec.split,
+                    face_index=idx, num_faces=len(e["faces"]), **rec.meta,
+                )
+                samples.append(sample)
+            out[i] = (samples, None)
+        except Exception as exc:  # noqa: BLE001
+            out[i] = _reject(rec, "processing_error", f"{type(exc).__name__}: {exc}")
+    return out

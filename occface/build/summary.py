@@ -12,8 +12,26 @@ from ..format.manifest import load_manifest
 from ..seeding import rng_for
 
 
+#: share of the decodable photos without a detected face above which a build reports it
+NO_FACE_SHARE = 0.10
+
+
+def missing_faces(manifest: dict) -> dict | None:
+    """``{"no_face", "photos", "fraction", "detector"}`` when more than :data:`NO_FACE_SHARE` of a build's
+    decodable photos (records not rejected as ``decode_*``) were rejected because no face was found;
+    else None.  (The CLI words it as a hint naming the options that find more faces.)"""
+    counts = manifest["rejections"]["counts"]
+    photos = manifest["totals"]["records"] - sum(n for r, n in counts.items() if r.startswith("decode_"))
+    n = counts.get("no_face", 0)
+    if photos <= 0 or n <= NO_FACE_SHARE * photos:
+        return None
+    return {"no_face": n, "photos": photos, "fraction": round(n / photos, 4),
+            "detector": manifest["config"]["detect"]["detector"]}
+
+
 def summary(out_dir: str) -> dict:
-    """Counts by split, mask kind (and bundled-set group) and rejection reason, plus hole-ratio statistics."""
+    """Counts by split, mask kind (and bundled-set group) and rejection reason, plus hole-ratio statistics
+    (and ``missing_faces`` when many photos had no face found)."""
     m = load_manifest(out_dir)
     kinds: dict[str, int] = {}
     groups: dict[str, int] = {}
@@ -42,6 +60,7 @@ def summary(out_dir: str) -> dict:
         "mask_kinds": dict(sorted(kinds.items())),
         "detectors": dict(sorted(detectors.items())),
         "hole_ratio": {"mean": round(float(r.mean()), 4) if r.size else None, "p10_p50_p90": pct},
+        "missing_faces": missing_faces(m),
         "config": m["config"],
     }
     if groups:

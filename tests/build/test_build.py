@@ -223,3 +223,67 @@ def test_inspect_writes_a_contact_sheet(sample_build, tmp_path):
     # one sample per row (key, split, mask kind, hole ratio at the left) x five labelled 128 px columns,
     # under a title and two-line headers, above a footer with the units
     assert sheet.ndim == 3 and 6 * 128 < sheet.shape[0] < 6 * 128 + 200 and 5 * 128 + 190 <= sheet.shape[1] < 5 * 128 + 240
+
+
+# ----------------------------------------------------------------------------- aligned input, padding, hints
+
+@pytest.mark.parametrize("detect,padding", [("aligned", "reflect-blur"), ("hog", "edge")])
+def test_aligned_and_padding_modes_are_byte_identical_across_workers(tmp_path, detect, padding):
+    """The sample database's LFW faces are tight crops: the aligned mode keeps them, and pads them."""
+    from occface.faces.align import AlignConfig
+    from occface.faces.detect import DetectConfig
+
+    cfg = BuildConfig(shard_size=25, detect=DetectConfig(detector=detect), align=AlignConfig(padding=padding))
+    one = B.build(SampleSource(lfw_faces=40), cfg, str(tmp_path / "w1"), workers=1, **QUIET)
+    B.build(SampleSource(lfw_faces=40), cfg, str(tmp_path / "w2"), workers=2, **QUIET)
+    assert hashes(str(tmp_path / "w1")) == hashes(str(tmp_path / "w2"))
+    meta = shards.read_meta(os.path.join(tmp_path / "w1", one["shards"][0]["file"]))
+    assert set(meta["detector"]) == {detect}
+    assert (meta["pad_fraction"] > 0).mean() > 0.5  # tight crops: most samples reach past the photo
+    if detect == "aligned":
+        assert one["totals"]["samples"] >= 39  # 40 LFW faces and the astronaut
+
+
+def test_many_missing_faces_print_a_hint_after_build_and_in_inspect(tmp_path, lfw_faces):
+    from click.testing import CliRunner
+
+    from occface_cli.main import main
+
+    from occface.faces.detect import DetectConfig, detect_faces
+
+    found = [f for f in lfw_faces[:20] if detect_faces(f, DetectConfig(), landmarks=False)]
+    root = tmp_path / "photos"
+    root.mkdir()
+    for i in range(8):
+        Image.fromarray(found[i]).save(root / f"face{i}.png")
+    for i in range(2):  # 2 of 10 photos without a face: 20 %
+        Image.fromarray(np.full((120, 120, 3), 60 + 40 * i, np.uint8)).save(root / f"wall{i}.png")
+    runner = CliRunner()
+    res = runner.invoke(main, ["build", "--db", "folder", "--root", str(root), "--out", str(tmp_path / "b"),
+                               "--workers", "1", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    hint = [ln for ln in res.output.splitlines() if ln.startswith("NOTE")]
+    assert len(hint) == 1 and "2 of 10 photos (20%)" in hint[0]
+    assert "--detector hog+cnn" in hint[0] and "--aligned" in hint[0]
+    res = runner.invoke(main, ["inspect", str(tmp_path / "b"), "--png", str(tmp_path / "s.png")])
+    assert res.exit_code == 0 and hint[0] in res.output
+    # one wall in ten is not "many"
+    (root / "wall1.png").unlink()
+    Image.fromarray(found[9]).save(root / "face9.png")
+    res = runner.invoke(main, ["build", "--db", "folder", "--root", str(root), "--out", str(tmp_path / "c"),
+                               "--workers", "1", "--no-progress"])
+    assert res.exit_code == 0 and "NOTE" not in res.output
+    from occface.build.summary import missing_faces
+
+    assert missing_faces(manifest_fmt.load_manifest(str(tmp_path / "c"))) is None
+    assert missing_faces(manifest_fmt.load_manifest(str(tmp_path / "b")))["fraction"] == 0.2
+
+
+def test_aligned_flag_refuses_another_detector(tmp_path):
+    from click.testing import CliRunner
+
+    from occface_cli.main import main
+
+    res = CliRunner().invoke(main, ["build", "--db", "sample", "--out", str(tmp_path / "x"), "--aligned",
+                                    "--detector", "hog+cnn"])
+    assert res.exit_code != 0 and "--aligned runs no detector" in res.output
