@@ -33,9 +33,11 @@ bench.add_command(data_cmd.bench_data, "data")
 main.add_command(masks_cmd.masks)
 bench.add_command(masks_cmd.bench_masks, "masks")
 bench.add_command(model_cmd.bench_model, "model")
+bench.add_command(model_cmd.bench_gpu, "gpu")
 main.add_command(train_cmd.train_ref, "train-ref")
 main.add_command(train_cmd.validate, "validate")
 main.add_command(train_cmd.hallucinate, "hallucinate")
+main.add_command(train_cmd.export_weights, "export-weights")
 
 if __name__ == "__main__":
     main()

@@ -83,6 +83,17 @@ class ProUIGANConfig:
     #: Width and residual-block count of the learned prior estimator.
     prior_width: int = 64
     prior_res_blocks: int = 2
+    #: Stop-gradients that keep the image losses out of the landmark estimators
+    #: (docs/model_card.md has the measured runs behind both defaults).
+    #: ``detach_prior``: the learned prior's heatmaps enter block 1 detached, so
+    #: the prior estimator is trained by its L_h alone - as the paper's FAN,
+    #: which is pre-trained on landmarks and frozen.  ``detach_heatmaps``: block
+    #: k's predicted heatmaps enter block k+1 detached, so each heatmap head is
+    #: trained by its L_h alone and stays a landmark estimate instead of becoming
+    #: one more feature channel of the image path.  The CM-AM trunk (F_P) still
+    #: receives both L_h and the image losses.
+    detach_prior: bool = True
+    detach_heatmaps: bool = True
     #: Channels of the stride-2 convolutions of Global-D (whole 128x128 face)
     #: and Local-D (central crop).  Paper: not stated.
     global_d_widths: tuple[int, ...] = (64, 128, 256, 512)

@@ -19,6 +19,10 @@ Conventions
   Blocks 2 and 3 take the previous block's heatmaps, upsampled x2
   (bilinear), as their landmark input: the geometry prior is refined block
   by block, as the paper's progressive strategy describes.
+  With ``config.detach_prior`` / ``config.detach_heatmaps`` (the defaults)
+  the learned prior and each block's heatmaps are passed on detached: only
+  L_h trains the landmark estimators (the returned tensors keep their
+  gradients for L_h).
 
 Each UI-block: F_C = ReLU(conv3x3(image)); F_L = ReLU(conv3x3(heatmaps));
 (F_P, F_A) = CM-AM(F_C, F_L); heatmaps = conv3x3(F_P);
@@ -156,7 +160,8 @@ class ProUIGenerator(nn.Module):
         mode = self.config.landmark_input
         prior = None
         if mode == "learned":
-            prior = landmarks = self.prior(lr)
+            prior = self.prior(lr)
+            landmarks = prior.detach() if self.config.detach_prior else prior
         elif mode == "gt":
             if heatmaps is None:
                 raise ValueError('landmark_input="gt" needs ground-truth heatmaps (B, L1, 16, 16)')
@@ -167,7 +172,8 @@ class ProUIGenerator(nn.Module):
         image = lr
         for i, block in enumerate(self.blocks[:blocks]):
             if i:
-                landmarks = F.interpolate(maps[-1], scale_factor=2, mode="bilinear",
+                prev = maps[-1].detach() if self.config.detach_heatmaps else maps[-1]
+                landmarks = F.interpolate(prev, scale_factor=2, mode="bilinear",
                                           align_corners=False)
             image, hm = block(image, landmarks)
             images.append(image)
