@@ -124,6 +124,8 @@ AMP_HELP = "bf16 autocast, none, or auto (bf16 on CUDA, none on CPU)."
 @click.option("--data", required=True, multiple=True, type=click.Path(exists=True),
               help="Build directory (manifest.json); repeat to train on the train splits of several builds.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
+@click.option("--data-repeat", default=None,
+              help="Times each --data build is listed per epoch, comma-separated in --data order (e.g. 1,4).")
 @click.option("--steps", default="10000,10000,40000", show_default=True,
               help="Steps of stages 1, 2, 3 (pre-train block 1, pre-train block 2, joint with both Ds); 0 skips.")
 @click.option("--batch-size", default=64, show_default=True, help="Global batch (split over the ranks).")
@@ -183,6 +185,8 @@ AMP_HELP = "bf16 autocast, none, or auto (bf16 on CUDA, none on CPU)."
 @click.option("--log-every", default=10, show_default=True, help="TensorBoard scalars (and the NaN check) every N steps.")
 @click.option("--image-every", default=500, show_default=True, help="TensorBoard image grid every N steps.")
 @click.option("--grid-size", default=8, show_default=True, help="Faces in the image grid.")
+@click.option("--keep-every", default=0, show_default=True,
+              help="Also keep the generator of every N-th step (generator-stepN.pt); 0: never.")
 @click.option("--val-every", default=0, show_default=True,
               help="Score the test split (PSNR/SSIM per block, prior NME) into TensorBoard every N steps; 0: never.")
 @click.option("--val-images", default=256, show_default=True, help="Test faces the periodic validation scores.")
@@ -190,12 +194,12 @@ AMP_HELP = "bf16 autocast, none, or auto (bf16 on CUDA, none on CPU)."
 @click.option("--stop-at-step", type=int, default=None, help="Stop (with a checkpoint) after this global step.")
 @click.option("--max-minutes", type=float, default=None, help="Stop (with a checkpoint) after this many minutes.")
 @click.option("--progress/--no-progress", default=True, show_default=True, help="tqdm bar.")
-def train_ref(data, out, steps, batch_size, lrs, lr_d, betas, warmup, lr_decay, lr_decay_min, lr_decay_gamma,
+def train_ref(data, out, data_repeat, steps, batch_size, lrs, lr_d, betas, warmup, lr_decay, lr_decay_min, lr_decay_gamma,
               lr_decay_milestones, ema_decay, grad_clip, no_stage1_adversarial, stage2_trains, seed, widths,
               public_code, landmark_input, variant, loss_weights, loss_reduction, heatmap_norm,
               keep_prior_gradients, adversarial, remask, heatmaps_on_device, no_vgg, download_vgg, vgg16, vgg19,
               device, amp, channels_last, compile_, workers, threads, ckpt_every, log_every, image_every,
-              grid_size, val_every, val_images, resume, stop_at_step, max_minutes, progress):
+              grid_size, keep_every, val_every, val_images, resume, stop_at_step, max_minutes, progress):
     """Train the Pro-UIGAN reference model: the paper's three stages, checkpoints, TensorBoard.
 
     Multi-GPU / multi-node: run the same command under torchrun, e.g.
@@ -236,13 +240,14 @@ def train_ref(data, out, steps, batch_size, lrs, lr_d, betas, warmup, lr_decay, 
             lr_decay_min=lr_decay_min, lr_decay_gamma=lr_decay_gamma, lr_decay_milestones=milestones,
             ema_decay=ema_decay, grad_clip=grad_clip,
             stage1_adversarial=not no_stage1_adversarial, stage2_trains=stage2_trains, seed=seed,
+            data_repeat=tuple(int(v) for v in _floats(data_repeat, len(data), "--data-repeat")) if data_repeat else (),
             amp=amp, channels_last=channels_last, no_vgg=no_vgg, heatmaps_on_device=heatmaps_on_device,
             device=device, num_workers=workers,
             ckpt_every=ckpt_every, log_every=log_every, image_every=image_every, grid_size=grid_size,
             compile=compile_,
             vgg16=vgg16 or sources["vgg16"].get("path"), vgg19=vgg19 or sources["vgg19"].get("path"),
             vgg_hub_dir=sources["vgg16"]["hub_dir"], vgg_download=download_vgg,
-            val_every=val_every, val_images=val_images)
+            keep_every=keep_every, val_every=val_every, val_images=val_images)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
 

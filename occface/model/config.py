@@ -94,6 +94,13 @@ class ProUIGANConfig:
     #: receives both L_h and the image losses.
     detach_prior: bool = True
     detach_heatmaps: bool = True
+    #: Every heatmap head (each block's and the learned prior's) adds a learned
+    #: per-landmark, per-pixel template (C, S, S) to its convolution: the
+    #: landmark-position prior of aligned faces.  The trainer initialises the
+    #: templates to the mean ground-truth heatmap of the training faces, so
+    #: the decoded landmarks start at the mean shape and the convolutions learn
+    #: each face's deviation from it.  Not in the paper (its FAN is pre-trained).
+    heatmap_template: bool = True
     #: Channels of the stride-2 convolutions of Global-D (whole 128x128 face)
     #: and Local-D (central crop).  Paper: not stated.
     global_d_widths: tuple[int, ...] = (64, 128, 256, 512)

@@ -16,7 +16,7 @@ import torch
 
 from ..errors import FormatError
 from ..format.atomic import atomic_path
-from ..model import ProUIGANConfig, ProUIGenerator
+from ..model import LossWeights, ProUIGANConfig, ProUIGenerator
 from .config import EXECUTION_FIELDS, ConfigMismatch
 
 CHECKPOINT_FORMAT = "occface-train-checkpoint"
@@ -52,6 +52,12 @@ def model_config_from_dict(d: dict) -> ProUIGANConfig:
     names = {f.name for f in dataclasses.fields(ProUIGANConfig)}
     return ProUIGANConfig(**{k: tuple(v) if isinstance(v, list) else v
                              for k, v in d.items() if k in names})
+
+
+def loss_weights_from_dict(d: dict) -> LossWeights:
+    """:class:`LossWeights` from its ``to_dict`` form (lists back to tuples)."""
+    names = {f.name for f in dataclasses.fields(LossWeights)}
+    return LossWeights(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names})
 
 
 def load_generator(path: str, device="cpu", ema: bool = True) -> tuple[ProUIGenerator, dict]:

@@ -14,7 +14,7 @@ LR_DECAYS = ("none", "cosine", "step")
 #: TrainConfig fields that do not change the trained weights (on one device); they may
 #: differ when a run is resumed.  Every other field must equal the checkpoint's.
 EXECUTION_FIELDS = ("device", "num_workers", "ckpt_every", "log_every", "image_every",
-                    "grid_size", "compile", "vgg16", "vgg19", "vgg_hub_dir", "vgg_download", "val_every",
+                    "grid_size", "compile", "vgg16", "vgg19", "vgg_hub_dir", "vgg_download", "keep_every", "val_every",
                     "val_images")
 
 
@@ -47,6 +47,12 @@ class TrainConfig:
     ``generator.pt``, the periodic validation and the exported weights use it.  ``None``: off.
     ``grad_clip``: clip the global gradient norm of the generator (and separately of the
     discriminators) to this value before every step; ``None``: off.
+    ``keep_every``: also keep the generator of every N-th step as ``generator-step{N}.pt``
+    (0: never), to compare runs at equal budgets.
+    ``data_repeat``: how many times each build given to :func:`~occface.train.train` is listed
+    in an epoch, in the order given (``()``: once each), e.g. ``(1, 4)`` to weight a small
+    colour build four times beside a large greyscale one; repeats of a sample within an epoch
+    share that epoch's re-drawn mask.
     ``val_every`` / ``val_images``: every N steps (0: never) score the first ``val_images``
     faces of the data's test split (PSNR / SSIM per block, landmark NME of the prior) into
     TensorBoard.
@@ -75,6 +81,7 @@ class TrainConfig:
     stage1_adversarial: bool = True
     stage2_trains: str = "block2"
     seed: int = 0
+    data_repeat: tuple[int, ...] = ()
     amp: str = "none"
     channels_last: bool = False
     no_vgg: bool = False
@@ -91,6 +98,7 @@ class TrainConfig:
     vgg19: str | None = None
     vgg_hub_dir: str | None = None
     vgg_download: bool = False
+    keep_every: int = 0
     val_every: int = 0
     val_images: int = 256
 
@@ -118,6 +126,11 @@ class TrainConfig:
             raise ValueError(f"ema_decay must be in (0, 1) or None, got {self.ema_decay!r}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip!r}")
+        object.__setattr__(self, "data_repeat", tuple(int(r) for r in self.data_repeat))
+        if any(r < 1 for r in self.data_repeat):
+            raise ValueError(f"data_repeat entries must be >= 1, got {self.data_repeat!r}")
+        if self.keep_every < 0:
+            raise ValueError("keep_every must be >= 0")
         if self.val_every < 0 or self.val_images < 1:
             raise ValueError("val_every must be >= 0 and val_images >= 1")
         if self.stage2_trains not in STAGE2_TRAINS:

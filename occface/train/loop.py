@@ -15,6 +15,7 @@ import copy
 import dataclasses
 import hashlib
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ import torch
 from .. import __version__
 from ..data.convert import as_torch
 from ..data.reader import ShardReader
-from ..format.atomic import write_json_atomic
+from ..format.atomic import atomic_path, write_json_atomic
 from ..format.canonical import to_dict
 from ..format.manifest import load_manifest, manifest_sha256
 from ..model import GlobalDiscriminator, LocalDiscriminator, ProUIGANLoss, ProUIGenerator
@@ -34,7 +35,7 @@ from .config import NonFiniteLoss, RunExists, TrainConfig
 from .distributed import DistContext, agree
 from .grids import log_images
 from .monitor import ValSet, batch_prior_scalars, ema_update, validation_scalars
-from .inputs import loader, prepare_batch
+from .inputs import loader, mean_heatmaps, prepare_batch, repeat_index
 from .schedule import lr_at, stage_bounds, stage_of
 
 
@@ -243,6 +244,10 @@ def train(cfg: TrainConfig, data, out_dir: str, *, dist: DistContext | None = No
                 f"batch {pos})")
     elif resume and main:
         log(f"no checkpoint in {out_dir}: starting from scratch")
+    if ckpt is None and cfg.model.heatmap_template:
+        g.init_templates([t.to(device) for t in mean_heatmaps(data, cfg, sigma)])
+        if g_ema is not None:
+            g_ema.load_state_dict(g.state_dict())
     run_json = os.path.join(out_dir, "run.json")
     if main and (ckpt is None or not os.path.exists(run_json)):
         write_json_atomic(run_json, {"format": "occface-train-run", "config": cfg_dict,
@@ -252,6 +257,8 @@ def train(cfg: TrainConfig, data, out_dir: str, *, dist: DistContext | None = No
 
     # ---- data, logging
     reader = ShardReader(data, cfg.loader)
+    index = repeat_index([len(ShardReader(d, cfg.loader)) for d in data], cfg.data_repeat) \
+        if cfg.data_repeat else None
     grid_batch, grid_faces = None, "test"
     writer = None
     val = None
@@ -263,7 +270,8 @@ def train(cfg: TrainConfig, data, out_dir: str, *, dist: DistContext | None = No
         grid_batch = as_torch(shown.get_batch(list(range(min(cfg.grid_size, len(shown))))))
         if cfg.val_every:
             val = ValSet.load(data, cfg.val_images)
-        log(f"training on {len(reader)} samples ({', '.join(data)}), global batch {cfg.batch_size} over "
+        listed = "" if index is None else f" listed {len(index)} times an epoch (repeats {cfg.data_repeat})"
+        log(f"training on {len(reader)} samples{listed} ({', '.join(data)}), global batch {cfg.batch_size} over "
             f"{dist.world_size} rank(s), device {device}, amp {cfg.amp}, stages {cfg.stage_steps}, "
             f"losses {cfg.loss.variant}{' without VGG' if cfg.no_vgg else ''}"
             f"{f', EMA {cfg.ema_decay}' if g_ema is not None else ''}")
@@ -312,7 +320,7 @@ def train(cfg: TrainConfig, data, out_dir: str, *, dist: DistContext | None = No
     st: Stage | None = None
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    batches = loader(reader, cfg, dist, device, epoch, pos) if step < total else iter(())
+    batches = loader(reader, cfg, dist, device, epoch, pos, index) if step < total else iter(())
     try:
         for (epoch_, pos_, n_batches), batch in batches:
             # ---- the stage, its learning rates, one step
@@ -379,7 +387,8 @@ def train(cfg: TrainConfig, data, out_dir: str, *, dist: DistContext | None = No
                 t_log, steps_since_log = now, 0
 
             # ---- pictures and checkpoints
-            save_now = step % cfg.ckpt_every == 0 or stage_end or stop or step == total
+            keep = bool(cfg.keep_every) and step % cfg.keep_every == 0
+            save_now = step % cfg.ckpt_every == 0 or stage_end or stop or step == total or keep
             if main and (step % cfg.image_every == 0 or stage_end or step == total):
                 log_images(writer, out_dir, g_ema or g, grid_batch, cfg, device, step, sigma, grid_faces)
             if main and val is not None and (step % cfg.val_every == 0 or step == total):
@@ -397,6 +406,9 @@ def train(cfg: TrainConfig, data, out_dir: str, *, dist: DistContext | None = No
                     paths.append(os.path.join(out_dir, f"stage{stage}.pt"))
                 checkpoint(paths, st, epoch_next, pos_next, last_losses)
                 last_good = step
+                if main and keep:
+                    with atomic_path(os.path.join(out_dir, f"generator-step{step:07d}.pt")) as tmp:
+                        shutil.copyfile(os.path.join(out_dir, "generator.pt"), tmp)
                 if main:
                     mem = (f", GPU memory {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB"
                            if device.type == "cuda" else "")
