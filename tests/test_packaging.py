@@ -31,3 +31,18 @@ def test_no_folder_under_occface_lacks_an_init():
         dirnames[:] = [d for d in dirnames if d != "__pycache__" and not d.startswith(".")]
         if any(f.endswith(".py") for f in filenames):
             assert "__init__.py" in filenames, f"{dirpath} holds modules but no __init__.py"
+
+
+def test_bundled_weights_are_package_data():
+    """Every file in occface/model/weights matches a package_data pattern of occface.model, so
+    a non-editable install ships the reference weights and their cards."""
+    import fnmatch
+
+    cfg = configparser.ConfigParser()
+    cfg.read(os.path.join(ROOT, "setup.cfg"))
+    patterns = [p.strip() for p in cfg["options.package_data"]["occface.model"].split(",") if p.strip()]
+    folder = os.path.join(ROOT, "occface", "model", "weights")
+    files = sorted(os.listdir(folder))
+    assert any(f.endswith(".pt") for f in files) and any(f.endswith(".json") for f in files)
+    for f in files:
+        assert any(fnmatch.fnmatch(f"weights/{f}", p) for p in patterns), f
