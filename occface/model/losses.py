@@ -15,11 +15,18 @@ Terms
   block's side (128x128 HR downsampled with antialiased bilinear to 32, 64).
 * L_f: squared error between VGG-19 relu3_2 features.
 * L_h: squared error between predicted and ground-truth heatmaps at the
-  block's input side (16, 32, 64), averaged over landmarks (Eq. 6).
+  block's input side (16, 32, 64), averaged over landmarks (Eq. 6).  By
+  default (``LossWeights.heatmap_norm="target"``) it is divided by the
+  targets' energy, so an all-zero prediction scores exactly 1 at every block,
+  and weighted by ``LossWeights.heatmap`` (docs/model_card.md has the runs
+  behind both).  ``block{k}/heatmap_zero`` logs that all-zero baseline.
 * L_style: L1 between Gram matrices of VGG-16 pool1, pool2, pool3, each
   Gram normalised by K_n = 1/(C·H·W) (Eq. 7), summed over the three layers.
 * L_adv: generator side of the log-loss GAN, -log D(fake) (Eqs. 10, 11), or
   least squares (D(fake) - 1)^2 as an option.  Discriminator side: Eqs. 8, 9.
+
+Table III's loss sets are :data:`VARIANTS` (``LossWeights.preset``).  Every
+term is computed in float32, whatever precision the forward passes ran in.
 
 Reduction (``LossWeights.reduction``): "mean" (default) averages every
 squared/absolute error over its elements, as the name L_mse says; "sum"

@@ -53,7 +53,8 @@ def image_grid(rows: list[torch.Tensor], pad: int = 2, names: tuple[str, ...] | 
 
 @torch.no_grad()
 def log_images(writer, out_dir: str, g: ProUIGenerator, batch: dict, cfg: TrainConfig,
-               device: torch.device, step: int, sigma: float, faces: str = "test") -> None:
+               device: torch.device, step: int, sigma: float, faces: str = "test",
+               weights: str = "") -> None:
     """TensorBoard grid (and grids/step-N.png): input LR, blocks 1-3, ground truth, one row
     each, labelled, with the step and the block-3 PSNR in the header."""
     import cv2
@@ -69,7 +70,7 @@ def log_images(writer, out_dir: str, g: ProUIGenerator, batch: dict, cfg: TrainC
     to255 = lambda t: ((t.float().clamp(-1, 1) + 1) * 127.5).round().cpu()  # noqa: E731
     p3 = float(psnr(to255(out.images[2]), to255(hr)).mean())
     grid = image_grid([lr, *out.images, hr], names=ROW_NAMES,
-                      title=f"step {step} (stage {stage_of(step, cfg)}): {faces} faces, "
+                      title=f"step {step} (stage {stage_of(step, cfg)}{weights}): {faces} faces, "
                             f"block 3 PSNR {p3:.2f} dB")
     writer.add_image("grid/input_block1_block2_block3_gt", grid, step)
     writer.add_scalar("grid/psnr_block3", p3, step)

@@ -390,7 +390,8 @@ def train(cfg: TrainConfig, data, out_dir: str, *, dist: DistContext | None = No
             keep = bool(cfg.keep_every) and step % cfg.keep_every == 0
             save_now = step % cfg.ckpt_every == 0 or stage_end or stop or step == total or keep
             if main and (step % cfg.image_every == 0 or stage_end or step == total):
-                log_images(writer, out_dir, g_ema or g, grid_batch, cfg, device, step, sigma, grid_faces)
+                log_images(writer, out_dir, g_ema or g, grid_batch, cfg, device, step, sigma, grid_faces,
+                           ", EMA weights" if g_ema is not None else "")
             if main and val is not None and (step % cfg.val_every == 0 or step == total):
                 scalars = validation_scalars(g_ema or g, val, device, cfg.amp)
                 for k, v in scalars.items():

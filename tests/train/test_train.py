@@ -376,8 +376,9 @@ def test_heatmap_loss_falls_below_the_all_zero_baseline_in_a_tiny_run(prouigan_b
     """A real seeded stage-1 run on the sample build, templates off so that only gradient
     descent can move the heads: block 1's and the learned prior's L_h (normalised: predicting
     all zeros scores exactly 1, logged beside it) fall well below 1."""
-    cfg = tiny_cfg(model=ProUIGANConfig(**{**TINY, "heatmap_template": False}), stage_steps=(30, 0, 0),
-                   lrs=(3e-3, 1e-4, 1e-3), log_every=10, stage1_adversarial=False, heatmaps_on_device=True)
+    model = ProUIGANConfig(**{**TINY, "heatmap_template": False, "widths": (16, 6, 4), "prior_width": 16})
+    cfg = tiny_cfg(model=model, stage_steps=(20, 0, 0), lrs=(5e-3, 1e-4, 1e-3), log_every=2,
+                   stage1_adversarial=False, heatmaps_on_device=True)
     out = str(tmp_path / "prior")
     T.train(cfg, prouigan_build, out, **QUIET)
     sc = _scalars(out)
@@ -385,7 +386,7 @@ def test_heatmap_loss_falls_below_the_all_zero_baseline_in_a_tiny_run(prouigan_b
     assert zero == pytest.approx([1.0] * len(zero))
     for tag in ("loss/g/block1/heatmap", "loss/g/prior/heatmap"):
         first, last = sc[tag][0][1], sc[tag][-1][1]
-        assert last < 0.97 and last < first - 0.1, (tag, first, last)
+        assert last < 0.97 and last < first - 0.15, (tag, first, last)
     assert "train/prior/nme_block1" in sc and "train/prior/nme_estimator" in sc
 
 
