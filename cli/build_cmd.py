@@ -10,12 +10,15 @@ import click
 
 from occface import build as build_mod
 from occface import db as db_mod
+from occface import degrade as degrade_mod
 from occface import masks
 from occface.errors import OccfaceError
 from occface.faces.align import AlignConfig
 from occface.faces.detect import DETECTORS, MULTI_FACE
 from occface.faces.occlude import FILL_MODES, FillConfig
 from occface.format import manifest as manifest_fmt
+
+from .common import INTS, NumberList, TextList, info, progress_default, user_errors
 
 
 def _plain_warning(message, category, filename, lineno, line=None):
@@ -31,6 +34,14 @@ def mask_spec_from_option(text: str, option: str = "--mask"):
         raise click.BadParameter(str(exc), param_hint=option) from None
 
 
+def degrade_spec_from_option(text: str, option: str = "--degrade"):
+    """A degradation option's value (preset name, JSON, or @file.json) -> spec; a bad one names the option."""
+    try:
+        return degrade_mod.from_text(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
 @click.command()
 @click.option("--db", "db_name", type=click.Choice(sorted(db_mod.SOURCES)), required=True, help="Database adapter.")
 @click.option("--root", type=click.Path(file_okay=False), help="Database root (not for --db sample).")
@@ -42,15 +53,29 @@ def mask_spec_from_option(text: str, option: str = "--mask"):
 @click.option("--shard-size", default=256, show_default=True, help="Input photos per HDF5 shard.")
 @click.option("--detector", type=click.Choice(DETECTORS), default=None,
               help="Face detector [default: hog; hog+cnn for --db multipie, whose profile poses defeat HOG].")
-@click.option("--hog-upsample", default="0,1", show_default=True, help="HOG upsample levels tried in turn until a face is found.")
-@click.option("--multi-face", type=click.Choice(MULTI_FACE), default="largest", show_default=True)
+@click.option("--hog-upsample", type=INTS, default="0,1", show_default=True,
+              help="HOG upsample levels (comma-separated integers) tried in turn until a face is found.")
+@click.option("--multi-face", type=click.Choice(MULTI_FACE), default="largest", show_default=True,
+              help="Photos with several faces: keep the largest face, every face, or reject the photo.")
 @click.option("--min-face", default=0, show_default=True, help="Reject faces whose box is smaller (px).")
 @click.option("--margin", default=0.2, show_default=True, help="Template margin (occface-5pt-v1).")
-@click.option("--mask", "mask_text", default="square", show_default=True, help="Mask kind, or JSON spec / @spec.json.")
-@click.option("--fill", type=click.Choice(FILL_MODES), default="zeros", show_default=True)
-@click.option("--heatmaps", default="fhc4@64", show_default=True, help="Stored heatmaps, comma-separated GROUPING@SIZE.")
+@click.option("--mask", "mask_text", default="square", show_default=True,
+              help="Mask preset (square, m1..m5, pconv, bucket1..6, lama-*, facial parts, ..., occluders: "
+                   "sunglasses, eyeglasses, face-mask, scarf, hand, hair, object, occluders), bundled set "
+                   "(pconv128-v1, square128-v1), inline JSON spec or @spec.json (docs/masks.md).")
+@click.option("--fill", type=click.Choice(FILL_MODES), default="zeros", show_default=True,
+              help="What replaces the missing pixels of the occluded HR before it is downsampled.")
+@click.option("--degrade", "degrade_text", default="none", show_default=True,
+              help="How the LR is formed: none (bilinear downsample), gfpgan, light, heavy, or a JSON spec / "
+                   "@spec.json (docs/degrade.md).")
+@click.option("--degrade-hr", is_flag=True, help="Also store hr_occluded degraded by the same draw, at the HR size.")
+@click.option("--store-alpha", is_flag=True, help="Store the occluders' alpha (dataset `alpha`) beside the mask.")
+@click.option("--heatmaps", type=TextList(), default="fhc4@64", show_default=True,
+              help="Stored landmark heatmaps, comma-separated GROUPING@SIZE (train-ref's default model reads "
+                   "all68@16,all68@32,all68@64).")
 @click.option("--sigma", default=1.0, show_default=True, help="Heatmap Gaussian sigma in heatmap pixels.")
-@click.option("--resize-rule", type=click.Choice(["bilinear-aa", "bilinear"]), default="bilinear-aa", show_default=True)
+@click.option("--resize-rule", type=click.Choice(["bilinear-aa", "bilinear"]), default="bilinear-aa", show_default=True,
+              help="128 -> 16 px downsampling: antialiased bilinear (area-weighted) or plain 4-tap bilinear.")
 @click.option("--identity-from-parent", is_flag=True, help="folder: identity = parent folder name.")
 @click.option("--test-fraction", default=0.1, show_default=True, help="Fraction of identities in the test split.")
 @click.option("--db-option", "db_options", multiple=True, metavar="KEY=VALUE",
@@ -60,8 +85,8 @@ def mask_spec_from_option(text: str, option: str = "--mask"):
                    "See manifests/README.md.")
 @click.option("--progress/--no-progress", default=None, help="tqdm bar (default: when stderr is a terminal).")
 def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, detector, hog_upsample, multi_face,
-          min_face, margin, mask_text, fill, heatmaps, sigma, resize_rule, identity_from_parent, test_fraction,
-          db_options, progress):
+          min_face, margin, mask_text, fill, degrade_text, degrade_hr, store_alpha, heatmaps, sigma, resize_rule,
+          identity_from_parent, test_fraction, db_options, progress):
     """Build HDF5 shards of occluded LR / clean HR pairs from a face database."""
     if db_name == "sample" and root:
         raise click.UsageError("--db sample takes no --root: its photos ship with scikit-image")
@@ -73,20 +98,23 @@ def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, 
                                       identity_from_parent=identity_from_parent)
         cfg = build_mod.BuildConfig(
             detect=db_mod.detect_config(db_name, detector,
-                                        hog_upsample=tuple(int(u) for u in hog_upsample.split(",")),
+                                        hog_upsample=hog_upsample,
                                         multi_face=multi_face, min_face_px=min_face),
             align=AlignConfig(margin=margin),
             mask=mask_spec_from_option(mask_text),
             fill=FillConfig(mode=fill),
-            heatmaps=tuple(h.strip() for h in heatmaps.split(",") if h.strip()),
+            degrade=degrade_spec_from_option(degrade_text),
+            degrade_hr=degrade_hr,
+            store_alpha=store_alpha,
+            heatmaps=heatmaps,
             heatmap_sigma=sigma,
             resize_rule=resize_rule,
             seed=seed,
             shard_size=shard_size,
         )
         build_mod.build(source, cfg, out, workers=workers,
-                        partition=build_mod.Partition(num_parts, part_index), progress=progress,
-                        log=lambda s: click.echo(s, err=True))
+                        partition=build_mod.Partition(num_parts, part_index), progress=progress_default(progress),
+                        log=info)
     except (ValueError, FileNotFoundError, OccfaceError) as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -95,21 +123,23 @@ def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, 
 @click.argument("build_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--png", default=None, help="Contact sheet path (default BUILD/contact_sheet.png).")
 @click.option("-n", "count", default=12, show_default=True, help="Samples on the contact sheet.")
-@click.option("--seed", default=0, show_default=True)
-def inspect_cmd(build_dir, png, count, seed):
-    """Print a summary of a build and write a contact-sheet PNG of random samples."""
+@click.option("--seed", default=0, show_default=True, help="Seed of the random choice of contact-sheet samples.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON instead of a table.")
+@click.option("--no-sheet", is_flag=True, help="Do not write the contact sheet.")
+def inspect_cmd(build_dir, png, count, seed, as_json, no_sheet):
+    """Print a summary of a build (counts by split, mask kind, detector, rejection) and write a
+    labelled contact-sheet PNG of random samples."""
     from occface.build import summary as insp
 
-    try:
+    with user_errors():
         s = insp.summary(build_dir)
-    except OccfaceError as exc:
-        raise click.ClickException(str(exc)) from None
     s.pop("config")
-    click.echo(json.dumps(s, indent=1))
-    if s["totals"]["samples"]:
+    click.echo(json.dumps(s, indent=1) if as_json else insp.format_summary(s, build_dir))
+    if s["totals"]["samples"] and not no_sheet:
         png = png or f"{build_dir.rstrip('/')}/contact_sheet.png"
-        k = insp.contact_sheet(build_dir, png, n=count, seed=seed)
-        click.echo(f"contact sheet ({k} samples: HR | occluded HR | mask | LR x8 | heatmaps) -> {png}")
+        with user_errors(OSError):
+            k = insp.contact_sheet(build_dir, png, n=count, seed=seed)
+        info(f"contact sheet ({k} samples, one per row: HR | occluded HR | mask | LR x8 | heatmaps) -> {png}")
 
 
 @click.command()
@@ -146,11 +176,16 @@ def join(out_dir, part_dirs):
 @click.option("--limit", default=1024, show_default=True, help="Photos to use (first N in key order; 4 default shards).")
 @click.option("--rounds", default=3, show_default=True, help="Interleaved repetitions; the fastest is kept.")
 @click.option("--out", default=None, help="Scratch directory (default: a temp dir).")
-@click.option("--workers", "worker_list", default="1,2", show_default=True, help="Worker counts to time.")
-def bench_build(root, limit, rounds, out, worker_list):
-    """Pipeline cost vs bare dlib detect+landmarks on the same photos, and worker scaling."""
+@click.option("--workers", "worker_list", type=NumberList(int, minimum=1), default="1,2", show_default=True,
+              help="Worker counts to time (comma-separated).")
+@click.option("--degrade", "degrade_list", type=TextList(), default="gfpgan", show_default=True,
+              help="Degradation presets also timed at the smallest worker count (comma-separated; '' for none).")
+def bench_build(root, limit, rounds, out, worker_list, degrade_list):
+    """Pipeline cost vs bare dlib detect+landmarks on the same photos, worker scaling, and degradation cost."""
     from occface.bench import build as bb
 
-    res = bb.run(root, limit=limit, workers=[int(w) for w in worker_list.split(",")], scratch=out, rounds=rounds,
-                 log=click.echo)
+    for d in degrade_list:
+        degrade_spec_from_option(d)
+    res = bb.run(root, limit=limit, workers=list(worker_list), scratch=out, rounds=rounds, log=info,
+                 degrade=tuple(degrade_list))
     click.echo(json.dumps(res, indent=1))

@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import click
 
-
-def _ints(text: str) -> list[int]:
-    return [int(t) for t in text.split(",") if t.strip()]
+from .common import NumberList
 
 
 @click.command("model")
-@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
-@click.option("--batch", "batches", default="1,256", show_default=True,
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="Device the generator runs on.")
+@click.option("--batch", "batches", type=NumberList(int, minimum=1), default="1,256", show_default=True,
               help="Comma-separated batch sizes.")
 @click.option("--bf16", is_flag=True, help="Run under bfloat16 autocast.")
 @click.option("--channels-last", is_flag=True, help="channels_last model and input.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the generator.")
-@click.option("--widths", default="128,64,32", show_default=True,
-              help="Generator widths per block.")
+@click.option("--widths", type=NumberList(int, 3, minimum=1), default="128,64,32", show_default=True,
+              help="Generator widths (channels) of UI-blocks 1, 2, 3.")
 @click.option("--public-code", is_flag=True,
               help="Public code's choices (softmax attention, bilinear, 7/42/68 heatmaps).")
 @click.option("--landmark-input", type=click.Choice(["learned", "gt", "none"]),
@@ -40,7 +39,7 @@ def bench_model(device, batches, bf16, channels_last, compile_, widths, public_c
     if threads:
         torch.set_num_threads(threads)
     make = ProUIGANConfig.public_code if public_code else ProUIGANConfig
-    config = make(widths=tuple(_ints(widths)), landmark_input=landmark_input)
+    config = make(widths=widths, landmark_input=landmark_input)
     dev_name = (torch.cuda.get_device_name() if device == "cuda"
                 else f"cpu, {torch.get_num_threads()} threads")
     click.echo(f"torch {torch.__version__} | {dev_name} | bf16={bf16} "
@@ -54,7 +53,7 @@ def bench_model(device, batches, bf16, channels_last, compile_, widths, public_c
         flops = mb.generator_flops(config)
         parts = ", ".join(f"{k} {v / 1e9:.3f}" for k, v in flops.items() if k != "total")
         click.echo(f"generator FLOPs/image {flops['total'] / 1e9:.3f} G ({parts})")
-    for b in _ints(batches):
+    for b in batches:
         r = mb.time_generator(config, batch=b, device=device, bf16=bf16,
                               channels_last=channels_last, compile=compile_, iters=iters,
                               warmup=warmup, max_seconds=max_seconds)
@@ -75,9 +74,10 @@ def bench_model(device, batches, bf16, channels_last, compile_, widths, public_c
 @click.option("--device", default="cuda", show_default=True, help="cuda, cuda:N or cpu (cpu: a tiny check only).")
 @click.option("--out", default="bench-gpu", show_default=True, type=click.Path(file_okay=False),
               help="Directory for bench-gpu.json and bench-gpu.md.")
-@click.option("--widths", default="128,64,32", show_default=True, help="Generator widths per block.")
-@click.option("--train-batch", default=64, show_default=True)
-@click.option("--infer-batch", default=256, show_default=True)
+@click.option("--widths", type=NumberList(int, 3, minimum=1), default="128,64,32", show_default=True,
+              help="Generator widths (channels) of UI-blocks 1, 2, 3.")
+@click.option("--train-batch", default=64, show_default=True, help="Images per training step.")
+@click.option("--infer-batch", default=256, show_default=True, help="Images per inference forward pass.")
 @click.option("--warmup", default=5, show_default=True, help="Untimed iterations per measurement (compiling happens here).")
 @click.option("--seconds", default=20.0, show_default=True, help="Timed seconds per measurement.")
 @click.option("--compile", "compile_modes", type=click.Choice(["both", "off", "on"]), default="both",
@@ -96,7 +96,7 @@ def bench_gpu(data, device, out, widths, train_batch, infer_batch, warmup, secon
 
     try:
         dev = resolve_device(device)
-        model = ProUIGANConfig(widths=tuple(_ints(widths)))
+        model = ProUIGANConfig(widths=widths)
         modes = {"both": (False, True), "off": (False,), "on": (True,)}[compile_modes]
         result = gb.run(data, device=dev, model=model, train_batch=train_batch, infer_batch=infer_batch,
                         warmup=warmup, seconds=seconds, compile_modes=modes, log=click.echo)

@@ -13,12 +13,7 @@ import os
 
 import click
 
-
-def _floats(text: str, n: int, name: str) -> tuple[float, ...]:
-    vals = tuple(float(t) for t in text.split(",") if t.strip())
-    if len(vals) != n:
-        raise click.BadParameter(f"{name} needs {n} comma-separated values, got {text!r}")
-    return vals
+from .common import NumberList, info, is_quiet, user_errors
 
 
 def _device(device: str) -> str:
@@ -124,20 +119,21 @@ AMP_HELP = "bf16 autocast, none, or auto (bf16 on CUDA, none on CPU)."
 @click.option("--data", required=True, multiple=True, type=click.Path(exists=True),
               help="Build directory (manifest.json); repeat to train on the train splits of several builds.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run directory.")
-@click.option("--data-repeat", default=None,
+@click.option("--data-repeat", type=NumberList(int, minimum=1), default=None,
               help="Times each --data build is listed per epoch, comma-separated in --data order (e.g. 1,4).")
-@click.option("--steps", default="10000,10000,40000", show_default=True,
+@click.option("--steps", type=NumberList(int, 3, minimum=0), default="10000,10000,40000", show_default=True,
               help="Steps of stages 1, 2, 3 (pre-train block 1, pre-train block 2, joint with both Ds); 0 skips.")
 @click.option("--batch-size", default=64, show_default=True, help="Global batch (split over the ranks).")
-@click.option("--lrs", default="1e-4,1e-4,1e-3", show_default=True, help="Adam learning rates of blocks 1, 2, 3.")
+@click.option("--lrs", type=NumberList(float, 3, minimum=0), default="1e-4,1e-4,1e-3", show_default=True,
+              help="Adam learning rates of blocks 1, 2, 3.")
 @click.option("--lr-d", default=1e-4, show_default=True, help="Adam learning rate of Local-D and Global-D.")
-@click.option("--betas", default="0.9,0.999", show_default=True, help="Adam betas.")
+@click.option("--betas", type=NumberList(float, 2, minimum=0), default="0.9,0.999", show_default=True, help="Adam betas.")
 @click.option("--warmup", default=0, show_default=True, help="Linear warm-up steps at the start of each stage.")
 @click.option("--lr-decay", type=click.Choice(["none", "cosine", "step"]), default="none", show_default=True,
               help="LR decay within each stage: cosine to --lr-decay-min x, or x --lr-decay-gamma at each milestone.")
 @click.option("--lr-decay-min", default=0.0, show_default=True, help="cosine: final LR factor.")
 @click.option("--lr-decay-gamma", default=0.1, show_default=True, help="step: factor at each milestone.")
-@click.option("--lr-decay-milestones", default="0.5,0.75", show_default=True,
+@click.option("--lr-decay-milestones", type=NumberList(float, minimum=0), default="0.5,0.75", show_default=True,
               help="step: milestones as fractions of each stage.")
 @click.option("--ema", "ema_decay", type=float, default=None,
               help="Keep an EMA of the generator with this decay (e.g. 0.999); it is validated and exported.")
@@ -146,8 +142,10 @@ AMP_HELP = "bf16 autocast, none, or auto (bf16 on CUDA, none on CPU)."
               help="Stage 1 without Eq. 12's psi*L_adv^l term (and without training Local-D).")
 @click.option("--stage2-trains", type=click.Choice(["block2", "blocks12"]), default="block2", show_default=True,
               help="Stage 2 trains block 2 only (block 1 frozen) or blocks 1 and 2.")
-@click.option("--seed", default=0, show_default=True)
-@click.option("--widths", default="128,64,32", show_default=True, help="Generator widths per block.")
+@click.option("--seed", default=0, show_default=True,
+              help="Seed of the weight initialisation, the epoch order and the re-mask draws.")
+@click.option("--widths", type=NumberList(int, 3, minimum=1), default="128,64,32", show_default=True,
+              help="Generator widths (channels) of UI-blocks 1, 2, 3.")
 @click.option("--public-code", is_flag=True, help="Public code's architecture choices (ProUIGANConfig.public_code).")
 @click.option("--landmark-input", type=click.Choice(["learned", "gt", "none"]), default="learned",
               show_default=True, help="Block-1 landmark input: learned prior, ground truth (Table II P+GT) "
@@ -165,7 +163,8 @@ AMP_HELP = "bf16 autocast, none, or auto (bf16 on CUDA, none on CPU)."
               help="L_h normalised by the targets' energy (all-zero prediction = 1), or as reduced.")
 @click.option("--keep-prior-gradients", is_flag=True,
               help="Let the image losses reach the landmark prior and the heatmap heads (no stop-gradients).")
-@click.option("--adversarial", type=click.Choice(["log", "lsgan"]), default="log", show_default=True)
+@click.option("--adversarial", type=click.Choice(["log", "lsgan"]), default="log", show_default=True,
+              help="Adversarial loss: the paper's log loss, or least squares (LSGAN).")
 @click.option("--remask", default=None,
               help="Draw a fresh mask every epoch: 'build' (the build's mask spec), a mask kind or a JSON spec.")
 @click.option("--heatmaps-on-device", is_flag=True,
@@ -179,7 +178,8 @@ AMP_HELP = "bf16 autocast, none, or auto (bf16 on CUDA, none on CPU)."
 @click.option("--amp", type=click.Choice(["auto", "bf16", "none"]), default="auto", show_default=True, help=AMP_HELP)
 @click.option("--channels-last", is_flag=True, help="channels_last memory format for models and inputs.")
 @click.option("--compile", "compile_", is_flag=True, help="torch.compile the generator.")
-@click.option("--workers", default=4, show_default=True, help="DataLoader worker processes per rank.")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="DataLoader worker processes per rank [default: min(4, available cores)]; 0 = load in the main process.")
 @click.option("--threads", type=int, default=None, help="torch CPU threads (torch.set_num_threads).")
 @click.option("--ckpt-every", default=1000, show_default=True, help="Write last.pt every N steps.")
 @click.option("--log-every", default=10, show_default=True, help="TensorBoard scalars (and the NaN check) every N steps.")
@@ -193,7 +193,7 @@ AMP_HELP = "bf16 autocast, none, or auto (bf16 on CUDA, none on CPU)."
 @click.option("--resume", is_flag=True, help="Continue the run in --out from last.pt (same options; starts fresh if none).")
 @click.option("--stop-at-step", type=int, default=None, help="Stop (with a checkpoint) after this global step.")
 @click.option("--max-minutes", type=float, default=None, help="Stop (with a checkpoint) after this many minutes.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="tqdm bar.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="tqdm bar (off under -q).")
 def train_ref(data, out, data_repeat, steps, batch_size, lrs, lr_d, betas, warmup, lr_decay, lr_decay_min, lr_decay_gamma,
               lr_decay_milestones, ema_decay, grad_clip, no_stage1_adversarial, stage2_trains, seed, widths,
               public_code, landmark_input, variant, loss_weights, loss_reduction, heatmap_norm,
@@ -208,6 +208,7 @@ def train_ref(data, out, data_repeat, steps, batch_size, lrs, lr_d, betas, warmu
     from occface.data import LoaderConfig
     from occface.errors import OccfaceError
     from occface.model import LossWeights, ProUIGANConfig, VGGWeightsCorrupt, VGGWeightsMissing
+    from occface.runtime import available_cores
 
     env = os.environ
     if threads:
@@ -216,12 +217,12 @@ def train_ref(data, out, data_repeat, steps, batch_size, lrs, lr_d, betas, warmu
         torch.set_num_threads(threads)
     device = _device(device)
     amp = _amp(amp, device)
-    stage_steps = tuple(int(v) for v in _floats(steps, 3, "--steps"))
+    if workers is None:
+        workers = min(4, available_cores())
     make = ProUIGANConfig.public_code if public_code else ProUIGANConfig
     sources = vgg_sources_from_env(env)
     try:
-        model = make(widths=tuple(int(v) for v in _floats(widths, 3, "--widths")),
-                     landmark_input=landmark_input, detach_prior=not keep_prior_gradients,
+        model = make(widths=widths, landmark_input=landmark_input, detach_prior=not keep_prior_gradients,
                      detach_heatmaps=not keep_prior_gradients)
         loss = LossWeights.preset(variant, adversarial=adversarial, reduction=loss_reduction,
                                   heatmap_norm=heatmap_norm, **_loss_weights(loss_weights))
@@ -232,15 +233,17 @@ def train_ref(data, out, data_repeat, steps, batch_size, lrs, lr_d, betas, warmu
             spec = "build" if remask == "build" else mask_spec_from_option(remask, "--remask")
             loader = LoaderConfig(split="train", heatmaps=() if heatmaps_on_device else model.heatmap_specs,
                                   range="[-1,1]", dtype="uint8", remask=spec)
-        milestones = tuple(float(t) for t in lr_decay_milestones.split(",") if t.strip())
+        if data_repeat and len(data_repeat) != len(data):
+            raise click.BadParameter(f"needs one value per --data ({len(data)}), got {len(data_repeat)}",
+                                     param_hint="--data-repeat")
         cfg = T.TrainConfig(
             model=model, loss=loss, loader=loader,
-            stage_steps=stage_steps, batch_size=batch_size, lrs=_floats(lrs, 3, "--lrs"), lr_d=lr_d,
-            betas=_floats(betas, 2, "--betas"), warmup_steps=warmup, lr_decay=lr_decay,
-            lr_decay_min=lr_decay_min, lr_decay_gamma=lr_decay_gamma, lr_decay_milestones=milestones,
+            stage_steps=steps, batch_size=batch_size, lrs=lrs, lr_d=lr_d,
+            betas=betas, warmup_steps=warmup, lr_decay=lr_decay,
+            lr_decay_min=lr_decay_min, lr_decay_gamma=lr_decay_gamma, lr_decay_milestones=lr_decay_milestones,
             ema_decay=ema_decay, grad_clip=grad_clip,
             stage1_adversarial=not no_stage1_adversarial, stage2_trains=stage2_trains, seed=seed,
-            data_repeat=tuple(int(v) for v in _floats(data_repeat, len(data), "--data-repeat")) if data_repeat else (),
+            data_repeat=data_repeat or (),
             amp=amp, channels_last=channels_last, no_vgg=no_vgg, heatmaps_on_device=heatmaps_on_device,
             device=device, num_workers=workers,
             ckpt_every=ckpt_every, log_every=log_every, image_every=image_every, grid_size=grid_size,
@@ -258,12 +261,18 @@ def train_ref(data, out, data_repeat, steps, batch_size, lrs, lr_d, betas, warmu
                                  env.get("MASTER_ADDR", "127.0.0.1"), env.get("MASTER_PORT", "29500"),
                                  device)
     main_rank = ctx is None or ctx.rank == 0
-    log = (lambda s: click.echo(s, err=True)) if main_rank else (lambda s: None)
+    log = info if main_rank else (lambda s: None)
+    if main_rank and not heatmaps_on_device:
+        for d in data:
+            with user_errors():
+                note = T.heatmap_note(cfg, d)
+            if note:
+                info(note + "; or pass --heatmaps-on-device to render them on the training device")
     try:
         summary = T.train(cfg, list(data) if len(data) > 1 else data[0], out, dist=ctx, resume=resume,
                           stop_at_step=stop_at_step,
                           max_seconds=None if max_minutes is None else max_minutes * 60,
-                          progress=progress and main_rank, log=log)
+                          progress=progress and main_rank and not is_quiet(), log=log)
     except T.RunExists as exc:
         raise click.ClickException(f"{exc}: pass --resume to continue it, or choose another --out") from None
     except VGGWeightsMissing:
@@ -287,31 +296,40 @@ def train_ref(data, out, data_repeat, steps, batch_size, lrs, lr_d, betas, warmu
               help="Checkpoint (.pt) of train-ref [default: the bundled reference weights].")
 @click.option("--baselines-only", is_flag=True, help="Score only the three training-free baselines.")
 @click.option("--data", required=True, type=click.Path(exists=True), help="Build directory.")
-@click.option("--split", default="test", show_default=True)
+@click.option("--split", default="test", show_default=True, help="Split of the build to score (train, test, ...).")
 @click.option("--out", default=None, type=click.Path(file_okay=False),
               help="Report directory [default: CHECKPOINT_DIR/validate-SPLIT-STEM, or ./validate-SPLIT].")
 @click.option("--y-channel", is_flag=True, help="Score the BT.601 Y channel instead of RGB.")
 @click.option("--crop", default=0, show_default=True, help="Pixels cropped from every border before scoring.")
-@click.option("--batch-size", default=64, show_default=True)
+@click.option("--batch-size", default=64, show_default=True, help="Images per generator forward pass.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--amp", type=click.Choice(["auto", "bf16", "none"]), default="auto", show_default=True, help=AMP_HELP)
-@click.option("--channels-last", is_flag=True)
+@click.option("--channels-last", is_flag=True, help="channels_last memory format for the model and its inputs.")
 @click.option("--no-downstream", is_flag=True, help="Skip the dlib metrics (landmark NRMSE, identity).")
 @click.option("--no-identity", is_flag=True, help="Skip the face-descriptor distance (the slow part).")
-@click.option("--workers", default=1, show_default=True, help="Processes for the dlib metrics.")
+@click.option("--workers", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Processes for the dlib metrics; 0 = all available cores.")
 @click.option("--limit", type=int, default=None, help="Score only the first N images of the split.")
 @click.option("--grid", "grid_size", default=8, show_default=True, help="Faces in grid.png.")
-@click.option("--telea-radius-lr", default=1.0, show_default=True)
-@click.option("--telea-radius-hr", default=3.0, show_default=True)
-def validate(checkpoint, baselines_only, data, split, out, y_channel, crop, batch_size, device, amp, channels_last, no_downstream,
-             no_identity, workers, limit, grid_size, telea_radius_lr, telea_radius_hr):
-    """PSNR / SSIM (with breakdowns), landmark NRMSE and identity distance of a checkpoint
-    and three training-free baselines; writes report.json, report.md and grid.png."""
+@click.option("--telea-radius-lr", default=1.0, show_default=True,
+              help="Telea inpainting radius (px) of the telea-lr+bicubic baseline, at 16 px.")
+@click.option("--telea-radius-hr", default=3.0, show_default=True,
+              help="Telea inpainting radius (px) of the bicubic+telea-hr baseline, at 128 px.")
+@click.option("--progress/--no-progress", default=None,
+              help="tqdm bar with ETA (default: when stderr is a terminal; off under -q).")
+def validate(checkpoint, baselines_only, data, split, out, y_channel, crop, batch_size, device, amp, channels_last,
+             no_downstream, no_identity, workers, limit, grid_size, telea_radius_lr, telea_radius_hr, progress):
+    """PSNR / SSIM (with breakdowns, per UI-block and of the landmark prior), landmark NRMSE and
+    identity distance of a checkpoint (default: the bundled reference weights) and three
+    training-free baselines; writes report.json, report.md, a labelled grid.png and
+    psnr_by_mask.png (PSNR per square size and hole-ratio bucket, model and baselines)."""
     from occface.errors import OccfaceError
     from occface.evaluate import validate as V
+    from occface.runtime import available_cores
 
     device = _device(device)
-    log = lambda s: click.echo(s, err=True)  # noqa: E731
+    workers = workers or available_cores()
+    log = info
     if baselines_only and checkpoint:
         raise click.UsageError("--baselines-only scores no model: drop --checkpoint")
     if checkpoint is None and not baselines_only:
@@ -319,16 +337,14 @@ def validate(checkpoint, baselines_only, data, split, out, y_channel, crop, batc
         if out is None:
             out = f"validate-{split}-bundled"
     if out is None:
-        out = (os.path.join(os.path.dirname(os.path.abspath(checkpoint)),
-                            f"validate-{split}-{os.path.splitext(os.path.basename(checkpoint))[0]}")
-               if checkpoint else f"validate-{split}")
+        out = V.default_out_dir(checkpoint, split)
     try:
         cfg = V.ValidateConfig(split=split, y_channel=y_channel, crop=crop, batch_size=batch_size, device=device,
                                amp=_amp(amp, device), channels_last=channels_last, downstream=not no_downstream,
                                identity=not (no_downstream or no_identity), workers=workers, limit=limit,
                                grid_size=grid_size, telea_radius_lr=telea_radius_lr,
                                telea_radius_hr=telea_radius_hr)
-        report = V.validate(checkpoint, data, out, cfg, log=log)
+        report = V.validate(checkpoint, data, out, cfg, log=log, progress=False if is_quiet() else progress)
     except (ValueError, OccfaceError) as exc:
         raise click.ClickException(str(exc)) from None
     for w in report.get("warnings") or []:
@@ -339,14 +355,15 @@ def validate(checkpoint, baselines_only, data, split, out, y_channel, crop, batc
     if report.get("speed"):
         click.echo(f"model inference: {report['speed']['model_images_per_s']:.1f} images/s "
                    f"(batch {batch_size}, {device}, amp {cfg.amp})")
-    click.echo(f"report: {report['files']['markdown']} | {report['files']['json']} | {report['files']['grid']}")
+    click.echo("report: " + " | ".join(report["files"].values()))
 
 
 @click.command("hallucinate")
 @click.argument("lr_images", nargs=-1, type=click.Path(exists=True, dir_okay=False))
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Generator checkpoint of train-ref [default: the bundled reference weights].")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output directory.")
+              help="Checkpoint (.pt) written by train-ref [default: the bundled reference weights].")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Output directory (never an input's own file: a clash is refused).")
 @click.option("--hr", "hr_paths", multiple=True, type=click.Path(exists=True, dir_okay=False),
               help="Aligned HR face photo (repeatable; each needs a --mask).")
 @click.option("--mask", "mask_paths", multiple=True, type=click.Path(exists=True, dir_okay=False),
@@ -364,10 +381,10 @@ def hallucinate(lr_images, checkpoint, out, hr_paths, mask_paths, fill, stages, 
 
     device = _device(device)
     if checkpoint is None:
-        checkpoint = _bundled("run", lambda s: click.echo(s, err=True))
+        checkpoint = _bundled("run", info)
     try:
         run(checkpoint, out, lr_images, hr_paths, mask_paths, fill=FillConfig(mode=fill), device=device,
-            amp=_amp(amp, device), stages=stages, log=click.echo)
+            amp=_amp(amp, device), stages=stages, log=info)
     except (ValueError, OccfaceError) as exc:
         raise click.ClickException(str(exc)) from None
 

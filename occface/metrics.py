@@ -1,4 +1,4 @@
-"""Image-quality metrics with pinned conventions (../shared/reference/metrics.md).
+"""Image-quality metrics with pinned conventions (docs/training.md lists them).
 
 Inputs are (B, C, H, W) tensors or arrays (C = 3 for RGB, 1 for a single channel) on the
 ``[0, data_range]`` scale (0..255 by default; uint8 is fine).  Every function returns one

@@ -14,6 +14,16 @@ from .errors import OccfaceError
 AMP_MODES = ("none", "bf16")
 
 
+def available_cores() -> int:
+    """CPU cores this process may use (its affinity mask, so container and ``taskset`` limits
+    count), at least 1: the ceiling of every default worker count."""
+    import os
+
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
 class DeviceUnavailable(OccfaceError):
     """The requested device does not exist on this machine."""
 

@@ -46,3 +46,13 @@ def test_bundled_weights_are_package_data():
     assert any(f.endswith(".pt") for f in files) and any(f.endswith(".json") for f in files)
     for f in files:
         assert any(fnmatch.fnmatch(f"weights/{f}", p) for p in patterns), f
+
+
+def test_ci_runs_the_readme_test_command_verbatim():
+    import re
+
+    readme = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    block = re.search(r"Run the tests:\n\n```bash\n(.*?)\n```", readme, re.S).group(1).strip()
+    assert "pytest" in block and "apt-get install -y chromium" in block
+    ci = open(os.path.join(ROOT, ".ci", "run"), encoding="utf-8").read()
+    assert block in ci.splitlines()

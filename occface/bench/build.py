@@ -18,8 +18,11 @@ import shutil
 import tempfile
 import time
 
+from dataclasses import replace
+
 import numpy as np
 
+from .. import degrade as degrade_mod
 from ..build import BuildConfig, build
 from ..db.folder import FolderSource
 from ..faces import dlib_models
@@ -57,7 +60,8 @@ def baseline_seconds(photos: list[np.ndarray]) -> tuple[float, int]:
 
 
 def run(root: str, limit: int = 1024, workers: list[int] = (1, 2), scratch: str | None = None,
-        rounds: int = 3, log=print) -> dict:
+        rounds: int = 3, log=print, degrade: tuple[str, ...] = ("gfpgan",)) -> dict:
+    """``degrade``: degradation presets also timed (one worker count: the smallest), in the same rounds."""
     tmp = scratch or tempfile.mkdtemp(prefix="occface-bench-")
     try:
         photos_dir = os.path.join(tmp, "photos")
@@ -65,6 +69,10 @@ def run(root: str, limit: int = 1024, workers: list[int] = (1, 2), scratch: str 
         files = _subset(root, limit, photos_dir)
         dlib_models.hog_detector()
         dlib_models.shape_predictor68()
+        if degrade:  # import albumentations (seconds) before any timing
+            from ..degrade.steps import albumentations_functional
+
+            albumentations_functional()
         photos = []
         for rel in files:
             try:
@@ -73,6 +81,8 @@ def run(root: str, limit: int = 1024, workers: list[int] = (1, 2), scratch: str 
                 pass
         cfg = BuildConfig()  # the default config, as `occface build` uses it
         base_s, times, m = float("inf"), {w: float("inf") for w in workers}, None
+        deg_times: dict[str, float] = {}
+        deg_cpu: dict[str, list[float]] = {}  # per round: CPU time with the chain / without - 1 (1 worker)
         for r in range(rounds):
             b, found = baseline_seconds(photos)
             base_s = min(base_s, b)
@@ -81,12 +91,28 @@ def run(root: str, limit: int = 1024, workers: list[int] = (1, 2), scratch: str 
             for w in workers:
                 out = os.path.join(tmp, f"build-w{w}")
                 shutil.rmtree(out, ignore_errors=True)
-                t = time.perf_counter()
+                t, c = time.perf_counter(), time.process_time()
                 m = build(FolderSource(photos_dir), cfg, out, workers=w, progress=False, log=lambda s: None)
                 dt = time.perf_counter() - t
                 times[w] = min(times[w], dt)
+                if w == 1:  # in this process: its CPU time is the pipeline's, whatever else shares the core
+                    cpu_round = time.process_time() - c
                 log(f"round {r + 1}: pipeline, {w} worker(s): {1e3 * dt / len(files):.2f} ms/photo "
                     f"({m['totals']['samples']} samples, {m['totals']['rejected']} rejected)")
+            for name in degrade:  # the same pipeline with an LR degradation chain
+                out = os.path.join(tmp, f"build-degrade-{name}")
+                shutil.rmtree(out, ignore_errors=True)
+                t, c = time.perf_counter(), time.process_time()
+                build(FolderSource(photos_dir), replace(cfg, degrade=degrade_mod.from_text(name)), out,
+                      workers=min(workers), progress=False, log=lambda s: None)
+                dt, dc = time.perf_counter() - t, time.process_time() - c
+                deg_times[name] = min(deg_times.get(name, float("inf")), dt)
+                extra = ""
+                if min(workers) == 1:
+                    deg_cpu.setdefault(name, []).append(dc / cpu_round - 1)
+                    extra = f", +{100 * deg_cpu[name][-1]:.1f}% CPU time over the default pipeline this round"
+                log(f"round {r + 1}: pipeline --degrade {name}, {min(workers)} worker(s): "
+                    f"{1e3 * dt / len(files):.2f} ms/photo{extra}")
         w0 = min(workers)
         res = {
             "photos": len(files),
@@ -101,6 +127,11 @@ def run(root: str, limit: int = 1024, workers: list[int] = (1, 2), scratch: str 
         for w in workers:
             if w != w0:
                 res[f"speedup_{w0}_to_{w}_workers"] = round(times[w0] / times[w], 3)
+        for name, t in deg_times.items():
+            res[f"pipeline_ms_per_photo_degrade_{name}"] = round(1e3 * t / len(files), 3)
+            res[f"degrade_{name}_added_per_photo"] = round(t / times[w0] - 1, 3)
+            if name in deg_cpu:
+                res[f"degrade_{name}_added_per_photo_cpu"] = round(float(np.median(deg_cpu[name])), 3)
         return res
     finally:
         if scratch is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .. import degrade as degrade_mod
 from .. import masks
 from ..faces import heatmaps, resize
 from ..faces.align import AlignConfig
@@ -27,6 +28,11 @@ class BuildConfig:
     shard_size: input records per shard (shards group records in key order, so
         membership is independent of workers and partitions).
     heatmaps: stored heatmap sets, each ``"<grouping>@<size>"`` (see occface.faces.heatmaps).
+    degrade: the chain that forms the LR from the occluded HR (``occface.degrade``);
+        ``degrade.NONE`` (default) is the plain ``resize_rule`` downsample.
+    degrade_hr: also store ``hr_occluded`` degraded by the same draw, at the HR size
+        (for inpainting / restoration models that take the HR-size input).
+    store_alpha: store each occluder's alpha (``alpha``, uint8) next to the binary mask.
     """
 
     detect: DetectConfig = field(default_factory=DetectConfig)
@@ -39,6 +45,9 @@ class BuildConfig:
     heatmap_sigma: float = 1.0
     seed: int = 0
     shard_size: int = 256
+    degrade: object = field(default_factory=lambda: degrade_mod.NONE)
+    degrade_hr: bool = False
+    store_alpha: bool = False
 
     def __post_init__(self):
         if self.resize_rule not in resize.RULES:
@@ -53,6 +62,10 @@ class BuildConfig:
             raise ValueError("lr_size must be in 1..align.size")
         if self.seed < 0:
             raise ValueError("seed must be >= 0")
+        if isinstance(self.degrade, dict):
+            object.__setattr__(self, "degrade", degrade_mod.spec_from_dict(self.degrade))
+        if not isinstance(self.degrade, degrade_mod.DegradeSpec):
+            raise TypeError(f"degrade must be an occface.degrade.DegradeSpec, got {self.degrade!r}")
 
     @property
     def hr_size(self) -> int:

@@ -30,6 +30,7 @@ from ..faces import heatmaps
 from ..format import manifest as manifest_fmt
 from ..format import shards
 from ..format.atomic import remove_stale
+from ..runtime import available_cores
 from .config import BuildConfig, to_dict, to_json
 from .sample import process_record
 
@@ -60,7 +61,7 @@ def build_shard(index: int, records: list[Record], source: Source, cfg: BuildCon
     }
     specs = {s: heatmaps.channels(heatmaps.parse_spec(s)[0]) for s in cfg.heatmaps}
     path = os.path.join(out_dir, "shards", shards.shard_name(index))
-    shards.write_shard(path, samples, attrs, source.fields(), cfg.hr_size, cfg.lr_size, specs)
+    shards.write_shard(path, samples, attrs, source.fields(), cfg.hr_size, cfg.lr_size, specs, alpha=cfg.store_alpha)
     return {"index": index, "samples": len(samples), "rejected": len(rejections)}
 
 
@@ -147,7 +148,7 @@ def build(source: Source, cfg: BuildConfig, out_dir: str, workers: int = 0, part
     if len(mine) > len(todo):
         log(f"resuming: {len(mine) - len(todo)} of {len(mine)} shards already complete")
     # all cores this process may use (affinity / container limits), not all cores of the host
-    workers = workers or (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()) or 1
+    workers = workers or available_cores()
     workers = max(1, min(workers, len(todo))) if todo else 1
     if progress is None:
         progress = sys.stderr.isatty()
@@ -209,12 +210,16 @@ def build(source: Source, cfg: BuildConfig, out_dir: str, workers: int = 0, part
 
 
 def _preload(cfg: BuildConfig) -> None:
-    """Load dlib models before forking so workers share them instead of each reading 100 MB."""
+    """Load dlib models (and albumentations) before forking so workers share them instead of each loading them."""
     from ..faces import dlib_models
 
     dlib_models.hog_detector()
     dlib_models.shape_predictor68()
     if cfg.detect.detector != "hog":
         dlib_models.cnn_detector()
+    if not cfg.degrade.is_none:  # albumentations takes seconds to import: once, before the fork
+        from ..degrade.steps import albumentations_functional
+
+        albumentations_functional()
 
 

@@ -1,8 +1,8 @@
 """One photo record in, training samples (or one rejection) out: the per-photo pipeline.
 
 Per photo (:func:`process_record`): decode -> detect + 68 landmarks -> per chosen face
-:func:`make_sample`: align to the template (bilinear) -> heatmaps -> mask + fill ->
-bilinear downsample.  Every random draw comes from ``rng_for(seed, sample key, stage)``.
+:func:`make_sample`: align to the template (bilinear) -> mask + fill (a hole) or an occluder
+painted over the face -> the LR: bilinear downsample, or a degradation chain -> heatmaps.  Every random draw comes from ``rng_for(seed, sample key, stage)``.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 
-from .. import masks
+from .. import degrade, masks
 from ..db.base import Record, Source
 from ..faces import heatmaps, resize
 from ..faces.align import alignment_matrix, transform_points, warp
@@ -27,14 +27,31 @@ def make_sample(rgb: np.ndarray, face, key: str, cfg: BuildConfig) -> dict:
     m = alignment_matrix(face.landmarks, cfg.align)
     hr, prefilter = warp(rgb, m, cfg.align)
     lm = transform_points(m, face.landmarks).astype(np.float32)
-    mask_params, mask = masks.sample_mask(cfg.mask, rng_for(cfg.seed, key, "mask"), lm, cfg.hr_size)
-    # only the noise fill draws anything; skip building its generator otherwise (~30 us)
-    fill = sample_fill(cfg.fill, rng_for(cfg.seed, key, "fill") if cfg.fill.mode == "noise" else None)
+    mask_params, mask, layer = masks.sample_occlusion(cfg.mask, rng_for(cfg.seed, key, "mask"), lm, cfg.hr_size)
     pair = np.empty((2, *hr.shape), np.uint8)  # [occluded, clean]: one resize call for both LRs
-    apply_fill(hr, mask, fill, out=pair[0])
+    if layer is None:  # a hole: filled
+        # only the noise fill draws anything; skip building its generator otherwise (~30 us)
+        fill = sample_fill(cfg.fill, rng_for(cfg.seed, key, "fill") if cfg.fill.mode == "noise" else None)
+        apply_fill(hr, mask, fill, out=pair[0])
+    else:  # an occluder: painted over the face
+        fill = {"mode": "occluder"}
+        masks.occluders.composite(hr, *layer, out=pair[0])
     pair[1] = hr
-    both = resize.resize(pair, cfg.lr_size, cfg.resize_rule)
     hr_occ = pair[0]
+    rng = None if cfg.degrade.is_none else rng_for(cfg.seed, key, "degrade")
+    deg = degrade.sample_params(cfg.degrade, rng, cfg.hr_size, cfg.lr_size, cfg.resize_rule)
+    extra = {}
+    if cfg.degrade.is_none:
+        both = resize.resize(pair, cfg.lr_size, cfg.resize_rule)
+        lr, lr_clean = both[0], both[1]
+    else:
+        lr = degrade.apply(hr_occ, deg)
+        lr_clean = resize.resize(hr, cfg.lr_size, cfg.resize_rule)
+        if cfg.degrade_hr:
+            extra["_occluded_clean"] = hr_occ  # for variants made after the sample (Helen's x8)
+            hr_occ = degrade.apply(hr_occ, deg, size=cfg.hr_size)
+    if cfg.store_alpha:
+        extra["alpha"] = layer[1] if layer is not None else mask * np.uint8(255)
     heat = {}
     for spec in cfg.heatmaps:
         grouping, size = heatmaps.parse_spec(spec)
@@ -43,15 +60,17 @@ def make_sample(rgb: np.ndarray, face, key: str, cfg: BuildConfig) -> dict:
         "hr": hr,
         "hr_occluded": hr_occ,
         "mask": mask,
-        "lr": both[0],
-        "lr_clean": both[1],
+        "lr": lr,
+        "lr_clean": lr_clean,
         "landmarks": lm,
         "heatmaps": heat,
+        **extra,
         "meta": {
             "mask_kind": mask_params["kind"],
             "mask_params": json.dumps(mask_params, sort_keys=True),
             "hole_ratio": masks.hole_ratio(mask),
             "fill": json.dumps(fill, sort_keys=True),
+            "degrade": json.dumps(deg, sort_keys=True),
             "detector": face.detector,
             "det_upsample": face.upsample,
             "det_score": face.score,

@@ -77,6 +77,10 @@ Re-masking (``LoaderConfig(remask=spec)``): for epoch ``e`` and sample key ``k``
 the fill is ``sample_fill(fill, rng_for(seed, k, f"remask-fill:epoch={e}"))`` and the LR is
 ``occface.faces.resize.resize(hr_occluded, L, resize_rule)`` with the build's own rule: exactly what
 the build would have stored for that mask.  ``seed`` is ``remask_seed`` or the build's seed.
+Occluders are painted instead of filled; on a build with a degradation chain the LR is the
+sample's stored draw (``meta/degrade``) applied to the re-masked face.  Re-degrading
+(``LoaderConfig(redegrade=spec)``) draws the chain afresh from
+``rng_for(seed, k, f"redegrade:epoch={e}")`` (docs/degrade.md).
 
 Shuffling and DDP: :func:`epoch_order` (plain numpy) and :class:`ShardSampler` (torch) give
 rank ``r`` of ``w`` the slice ``perm[r::w]`` of one permutation drawn from

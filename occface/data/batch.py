@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import masks
 from ..faces import heatmaps as heatmaps_mod
 from .convert import SCALE, UNIT, cv2_module
 
@@ -102,7 +101,7 @@ def _copy_plan(cfg, v: _Views, B: int) -> tuple[list, dict]:
     """Phase 2: ``[(dataset, target, split into planes?)]`` copied straight from the maps, and the
     (B, h, w, 3) scratch of contiguous LR images (transposed once at the end)."""
     copies, small = [], {}
-    for name in ((["hr"] if cfg.remask is not None else ["lr", "hr", "hr_occluded"])
+    for name in ((["hr"] if cfg.redraws else ["lr", "hr", "hr_occluded"])
                  + (["lr_clean"] if cfg.lr_clean else [])):
         tgt = v.u8[name]
         if v.hwc[name]:
@@ -112,7 +111,7 @@ def _copy_plan(cfg, v: _Views, B: int) -> tuple[list, dict]:
         else:
             small[name] = np.empty((B, tgt.shape[2], tgt.shape[3], 3), np.uint8)
             copies.append((name, small[name], False))
-    if cfg.remask is None:
+    if not cfg.redraws:
         copies.append(("mask", v.u8["mask"].reshape(B, *v.u8["mask"].shape[2:]), False))
     return copies, small
 
@@ -134,7 +133,7 @@ def _copy_shard(sh, fields: list, ks: list, rs_list: list, grp: np.ndarray, rs: 
 
 
 def _remask_shard(reader, sh, v: _Views, idx, grp, rs, epoch: int, kinds: list, hole: np.ndarray, split) -> None:
-    """Phase 3b: this epoch's masks for one shard's items (``LoaderConfig.remask``)."""
+    """Phase 3b: this epoch's masks / degradations for one shard's items (``LoaderConfig.remask``, ``redegrade``)."""
     for k, r in zip(grp.tolist(), rs.tolist()):
         rm = reader.remask(int(idx[k]), sh.view("hr", r), sh.landmarks[r].copy(), epoch)
         for name in ("hr_occluded", "lr"):
@@ -143,8 +142,8 @@ def _remask_shard(reader, sh, v: _Views, idx, grp, rs, epoch: int, kinds: list, 
             else:
                 split(rm[name], v.u8[name][k])
         v.u8["mask"][k, 0] = rm["mask"]
-        kinds[k] = rm["params"]["kind"]
-        hole[k] = masks.hole_ratio(rm["mask"])
+        kinds[k] = rm["kind"]
+        hole[k] = rm["hole_ratio"]
 
 
 def _heatmaps_shard(plan: list, v: _Views, grp, lm_out: np.ndarray, H: int, floating: bool) -> None:
@@ -201,7 +200,7 @@ def fill_batch(reader, idx: np.ndarray, buffer: np.ndarray, layout: list, epoch:
         plan = reader.heat_plan(s)
         fields = copies + [(dsname, v.heat_u8(spec), False) for spec, _, _, dsname, stored, _ in plan if stored]
         _copy_shard(sh, fields, ks_all[a:b], rs_all[a:b], grp, rs, split)
-        if cfg.remask is not None:
+        if cfg.redraws:
             _remask_shard(reader, sh, v, idx, grp, rs, e, kinds, hole, split)
         _heatmaps_shard(plan, v, grp, lm_out, reader.shards[s].hr_size, floating)
 
@@ -216,7 +215,7 @@ def fill_batch(reader, idx: np.ndarray, buffer: np.ndarray, layout: list, epoch:
                 if offset is not None:
                     np.subtract(dst[k], offset, out=dst[k])
         np.copyto(out["mask"], v.u8["mask"])
-    if cfg.remask is None:
+    if not cfg.redraws:
         hole[:] = reader.hole_ratio_of[idx]
         kinds = [k.decode("utf-8") for k in reader.mask_kind_of[idx].tolist()]
     out["index"][:] = idx

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import masks
+from .. import degrade, masks
 from ..errors import DataError  # noqa: F401  (re-exported: the loader's error)
 from ..faces import heatmaps as heatmaps_mod
 from ..faces.occlude import FillConfig
@@ -21,16 +21,21 @@ class LoaderConfig:
     """What the loader produces.  Frozen: equal configs give equal items.
 
     split: ``"train"``, ``"test"``, a tuple of splits, or ``None`` for every sample.
-    heatmaps: specs ``"<grouping>@<size>"`` (``occface.heatmaps``: all68, pu7, pu42, fhc4, parts5);
+    heatmaps: specs ``"<grouping>@<size>"`` (``occface.faces.heatmaps``: all68, pu7, pu42, fhc4, parts5);
         ``()`` for none.  Default: the public Pro-UIGAN set (7 @16, 42 @32, 68 @64).
     range: ``"[-1,1]"`` (``x / 127.5 - 1``) or ``"[0,1]"`` (``x / 255``) for the images.
     heatmap_sigma: Gaussian sigma in heatmap pixels; ``None`` = the build's ``heatmap_sigma``.
     heatmap_source: ``"auto"`` (stored maps when the shard has that spec and sigma, else render),
         ``"render"`` (always render from landmarks: exact float32) or ``"stored"`` (error if absent).
-    remask: ``None`` (the stored mask), a mask spec (``occface.masks`` dataclass or its dict), or
-        ``"build"`` (the build's own mask spec): draw a fresh mask every epoch.
-    remask_seed: base seed of the re-mask draws; ``None`` = the build's seed.
-    fill: fill for re-masked holes (``occface.occlude.FillConfig``); ``None`` = the build's fill.
+    remask: ``None`` (the stored mask), a mask spec (``occface.masks`` dataclass or its dict), a
+        preset or bundled-set name / JSON text as ``occface build --mask`` takes it (``"pconv"``,
+        ``"square128-v1"``), or ``"build"`` (the build's own mask spec): draw a fresh mask every epoch.
+    remask_seed: base seed of the re-mask (and re-degrade) draws; ``None`` = the build's seed.
+    fill: fill for re-masked holes (``occface.faces.occlude.FillConfig``); ``None`` = the build's fill.
+    redegrade: ``None`` (the stored degradation, re-applied to re-masked faces), a degradation
+        spec (``occface.degrade.DegradeSpec``, its dict, a preset name such as ``"gfpgan"``), or
+        ``"build"`` (the build's own chain): draw a fresh degradation of the LR every epoch
+        (with ``remask_seed``); the HR-size copy too when the build has ``degrade_hr``.
     lr_clean: also return ``lr_clean`` (the downsampled clean HR).
     dtype: ``"float32"`` (items as documented) or ``"uint8"``: images 0..255, mask {0, 1} and
         heatmaps ``round(255 h)`` as uint8 (landmarks stay float32), 4x smaller and several
@@ -51,6 +56,7 @@ class LoaderConfig:
     remask: object = None
     remask_seed: int | None = None
     fill: FillConfig | None = None
+    redegrade: object = None
     lr_clean: bool = False
     dtype: str = "float32"
     memory_format: str = "contiguous"
@@ -78,9 +84,25 @@ class LoaderConfig:
         if isinstance(self.remask, dict):
             object.__setattr__(self, "remask", masks.spec_from_dict(self.remask))
         elif isinstance(self.remask, str) and self.remask != "build":
-            raise ValueError(f"remask must be None, a mask spec or 'build', got {self.remask!r}")
+            # the forms a user types, as ``occface build --mask`` takes them: a preset or bundled
+            # set name ("pconv", "square128-v1"), inline JSON, or "@spec.json"
+            try:
+                object.__setattr__(self, "remask", masks.from_text(self.remask))
+            except ValueError as exc:
+                raise ValueError(f"remask must be None, 'build', a mask spec or a preset name: {exc}") from None
+        if isinstance(self.redegrade, dict):
+            object.__setattr__(self, "redegrade", degrade.spec_from_dict(self.redegrade))
+        elif isinstance(self.redegrade, str) and self.redegrade != "build":
+            object.__setattr__(self, "redegrade", degrade.from_text(self.redegrade))
+        elif self.redegrade is not None and not isinstance(self.redegrade, (str, degrade.DegradeSpec)):
+            raise ValueError(f"redegrade must be None, a degradation spec or 'build', got {self.redegrade!r}")
         if self.remask_seed is not None and self.remask_seed < 0:
             raise ValueError("remask_seed must be >= 0")
+
+    @property
+    def redraws(self) -> bool:
+        """True when items are re-drawn per epoch (``remask`` or ``redegrade``)."""
+        return self.remask is not None or self.redegrade is not None
 
     def splits(self) -> tuple[str, ...] | None:
         if self.split is None:

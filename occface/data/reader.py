@@ -6,14 +6,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import numpy as np
 
-from .. import masks
+from .. import degrade, masks
 from ..faces import heatmaps as heatmaps_mod
-from ..faces import resize
-from ..faces.occlude import FillConfig, apply_fill, sample_fill
+from ..faces.occlude import FillConfig, apply_fill, occlude, sample_fill
 from ..seeding import rng_for
 from .batch import batch_layout, fill_batch
 from .config import DataError, LoaderConfig
@@ -34,6 +34,12 @@ class _LazyRng:
         if self._rng is None:
             self._rng = rng_for(*self._args)
         return getattr(self._rng, name)
+
+
+def _build_degrade(cfg: dict):
+    """The degradation spec a shard was built with (builds made before degradations existed: none)."""
+    d = cfg.get("degrade")
+    return degrade.NONE if d is None else degrade.spec_from_dict(d)
 
 
 class ShardReader:
@@ -91,6 +97,7 @@ class ShardReader:
         self._dtype = np.uint8 if config.dtype == "uint8" else np.float32
         self._scale = SCALE[config.range]
         self._remask_specs: dict[int, object] = {}
+        self._redegrade_specs: dict[int, object] = {}
         self._heat_plans: dict[int, list] = {}
         self._pid = None
         self._open: dict[int, _OpenShard] = {}
@@ -182,21 +189,68 @@ class ShardReader:
             self._remask_specs[s] = spec
         return spec
 
+    def _redegrade_spec(self, s: int):
+        spec = self._redegrade_specs.get(s)
+        if spec is None:
+            spec = self.config.redegrade
+            if spec == "build":
+                spec = _build_degrade(self.shards[s].config)
+            self._redegrade_specs[s] = spec
+        return spec
+
     def remask(self, i: int, hr: np.ndarray, landmarks: np.ndarray, epoch: int | None = None) -> dict:
-        """The epoch's fresh mask for item ``i``: ``{"mask", "hr_occluded", "lr", "params", "fill"}`` (u8)."""
+        """The epoch's fresh draws for item ``i`` (``LoaderConfig.remask`` and / or ``redegrade``).
+
+        Returns ``{"mask", "hr_occluded", "lr"}`` (u8) and ``"params"`` (the mask's), ``"fill"``,
+        ``"degrade"`` (the applied degradation), ``"kind"``, ``"hole_ratio"``.  With ``remask`` a
+        new mask (or occluder) is drawn and filled (or painted); otherwise the stored one is kept.
+        The LR is the degradation applied to the occluded HR: a fresh draw with ``redegrade``,
+        else the stored one (the build's bilinear downsample when it had none).
+        """
         s = int(self.shard_of[i])
         shard = self.shards[s]
         cfg = shard.config
+        S = shard.hr_size
         e = self.epoch if epoch is None else int(epoch)
         seed = int(cfg["seed"] if self.config.remask_seed is None else self.config.remask_seed)
         key = self.key(i)
-        params, mask = masks.sample_mask(self._remask_spec(s), rng_for(seed, key, f"remask:epoch={e}"), landmarks,
-                                         shard.hr_size)
-        fill_cfg = self.config.fill if self.config.fill is not None else FillConfig(**cfg["fill"])
-        fill = sample_fill(fill_cfg, _LazyRng(seed, key, f"remask-fill:epoch={e}"))
-        hr_occ = apply_fill(hr, mask, fill)
-        lr = resize.resize(hr_occ, shard.lr_size, cfg["resize_rule"])
-        return {"mask": mask, "hr_occluded": hr_occ, "lr": lr, "params": params, "fill": fill}
+        build_deg = _build_degrade(cfg)
+        degrade_hr = bool(cfg.get("degrade_hr", False)) and not build_deg.is_none
+        sh = self.handle(s)
+        r = int(self.row[i])
+        if self.config.remask is not None:
+            params, mask, layer = masks.sample_occlusion(self._remask_spec(s), rng_for(seed, key, f"remask:epoch={e}"),
+                                                         landmarks, S)
+            if layer is None:
+                fill_cfg = self.config.fill if self.config.fill is not None else FillConfig(**cfg["fill"])
+                fill = sample_fill(fill_cfg, _LazyRng(seed, key, f"remask-fill:epoch={e}"))
+                occ = apply_fill(hr, mask, fill)
+            else:
+                fill = {"mode": "occluder"}
+                occ = masks.occluders.composite(hr, *layer)
+            kind, hole = params["kind"], masks.hole_ratio(mask)
+        else:  # only the degradation is re-drawn: the stored occlusion (rebuilt, if the stored copy is degraded)
+            params, mask = None, sh.view("mask", r).copy()
+            fill = None
+            if degrade_hr:
+                params, fill = json.loads(sh.meta_text("mask_params", r)), json.loads(sh.meta_text("fill", r))
+                occ = occlude(hr, params, fill, S)
+            else:
+                occ = sh.view("hr_occluded", r).copy()
+            kind, hole = self.mask_kind_of[i].decode("utf-8"), float(self.hole_ratio_of[i])
+        if self.config.redegrade is not None:
+            spec = self._redegrade_spec(s)
+            rng = None if spec.is_none else rng_for(seed, key, f"redegrade:epoch={e}")
+            deg = degrade.sample_params(spec, rng, S, shard.lr_size, cfg["resize_rule"])
+        elif build_deg.is_none:
+            deg = degrade.sample_params(build_deg, None, S, shard.lr_size, cfg["resize_rule"])
+        else:
+            deg = json.loads(sh.meta_text("degrade", r))
+        lr = degrade.apply(occ, deg)
+        if degrade_hr:
+            occ = degrade.apply(occ, deg, size=S)
+        return {"mask": mask, "hr_occluded": occ, "lr": lr, "params": params, "fill": fill, "degrade": deg,
+                "kind": kind, "hole_ratio": hole}
 
     # -- items
     def __getitem__(self, i):
@@ -235,10 +289,10 @@ class ShardReader:
         scale, offset = self._scale
         hr_src = sh.view("hr", r)
         lm = sh.landmarks[r].copy()
-        if cfg.remask is not None:
+        if cfg.redraws:
             rm = self.remask(i, hr_src, lm, epoch)
             occ_src, mask_src, lr_src = rm["hr_occluded"], rm["mask"], rm["lr"]
-            kind, hole = rm["params"]["kind"], masks.hole_ratio(mask_src)
+            kind, hole = rm["kind"], rm["hole_ratio"]
         else:
             occ_src = sh.view("hr_occluded", r)
             mask_src = sh.view("mask", r)

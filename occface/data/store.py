@@ -93,10 +93,19 @@ class OpenShard:
         self._base = None
         self._layout: dict[str, tuple | None] = {}
         self._rows: dict[str, tuple] = {}
+        self._meta: dict[str, list] = {}
+
+    def meta_text(self, name: str, row: int) -> str:
+        """The string ``meta/<name>`` of sample ``row`` (the column is read whole on first use)."""
+        col = self._meta.get(name)
+        if col is None:
+            col = self._meta[name] = list(self.file[f"meta/{name}"].asstr()[...])
+        return col[row]
 
     def close(self):
         self._layout = {}
         self._rows = {}
+        self._meta = {}
         self._base = None
         if self._mm is not None:
             try:

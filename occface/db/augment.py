@@ -9,10 +9,11 @@ left-right.
 They are applied to the *aligned* crop, after detection and alignment on
 the photo as distributed: dlib finds no face in a photo turned by 90 or 180
 degrees, and aligning a turned photo to the upright template would simply
-undo the turn.  :func:`augment_sample` turns ``hr``, ``hr_occluded`` and
-``mask``, maps ``landmarks`` and ``align_matrix`` with the same transform,
-and recomputes ``lr``, ``lr_clean`` and the heatmaps from them exactly as the
-build does.  On a flip the 68 landmark indices are mirrored (36 <-> 45, 48
+undo the turn.  :func:`augment_sample` turns ``hr``, ``hr_occluded``,
+``mask`` (and ``alpha``), maps ``landmarks`` and ``align_matrix`` with the same
+transform, and recomputes ``lr``, ``lr_clean`` and the heatmaps from them exactly
+as the build does (with a degradation chain: the sample's stored draw applied to
+the turned occluded face).  On a flip the 68 landmark indices are mirrored (36 <-> 45, 48
 <-> 54, ...), so index 36 stays the outer corner of the eye on the image's
 left, as a landmark detector would label the mirrored face; rotations keep
 the indices.  ``mask_params`` still describe the un-augmented mask:
@@ -20,6 +21,8 @@ the indices.  ``mask_params`` still describe the un-augmented mask:
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 
@@ -86,16 +89,27 @@ def augment_sample(sample: dict, variant: str, cfg) -> dict:
     """A finished sample (``occface.build.make_sample``) through the variant; ``none`` returns it as is."""
     if variant == "none":
         return sample
+    from .. import degrade
     from ..faces import heatmaps, resize
 
     S = cfg.hr_size
     out = dict(sample)
-    for name in ("hr", "hr_occluded", "mask"):
-        out[name] = augment_image(sample[name], variant)
+    for name in ("hr", "hr_occluded", "mask", "alpha"):
+        if name in sample:
+            out[name] = augment_image(sample[name], variant)
     lm = augment_points(sample["landmarks"], variant, S).astype(np.float32)
     out["landmarks"] = lm
-    both = resize.resize(np.stack([out["hr_occluded"], out["hr"]]), cfg.lr_size, cfg.resize_rule)
-    out["lr"], out["lr_clean"] = both[0], both[1]
+    if cfg.degrade.is_none:
+        both = resize.resize(np.stack([out["hr_occluded"], out["hr"]]), cfg.lr_size, cfg.resize_rule)
+        out["lr"], out["lr_clean"] = both[0], both[1]
+    else:  # the sample's own degradation draw, applied to the variant's (undegraded) occluded face
+        params = json.loads(sample["meta"]["degrade"])
+        occ = augment_image(sample.get("_occluded_clean", sample["hr_occluded"]), variant)
+        out["lr"] = degrade.apply(occ, params)
+        out["lr_clean"] = resize.resize(out["hr"], cfg.lr_size, cfg.resize_rule)
+        if cfg.degrade_hr:
+            out["_occluded_clean"] = occ
+            out["hr_occluded"] = degrade.apply(occ, params, size=S)
     out["heatmaps"] = {}
     for spec in sample["heatmaps"]:
         grouping, size = heatmaps.parse_spec(spec)

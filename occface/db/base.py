@@ -26,17 +26,37 @@ class Record:
     meta: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Datasheet:
+    """What the dataset card says about a source database (the "Datasheets for Datasets" headings
+    that come from the source rather than from the build).  Facts from the database's own
+    papers and pages; ``licence`` is a summary, never a substitute for the database's terms."""
+
+    title: str
+    citation: str
+    licence: str
+    motivation: str
+    collection: str
+    composition: str
+    uses: str = ("Research on face hallucination, face restoration and inpainting of occluded faces; "
+                 "not for identifying people or for decisions about them.")
+
+
 class Source:
-    """Adapter interface.  Subclasses are frozen dataclasses (picklable, hashable config)."""
+    """Adapter interface.  Subclasses are frozen dataclasses (picklable, hashable config).
+
+    ``datasheet``: a class attribute, the :class:`Datasheet` of the database (the dataset card
+    reads it; it is not part of the manifest, so it never changes a build's bytes)."""
 
     name = "base"
+    datasheet: Datasheet | None = None
 
     def records(self) -> list[Record]:
         """All records, sorted by key, splits assigned."""
         raise NotImplementedError
 
     def load(self, record: Record) -> np.ndarray:
-        """(H, W, 3) uint8 RGB.  Raises occface.decode.DecodeError for unusable files."""
+        """(H, W, 3) uint8 RGB.  Raises occface.faces.decode.DecodeError for unusable files."""
         raise NotImplementedError
 
     def fields(self) -> dict[str, str]:

@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..faces.decode import decode_image
-from .base import Record, Source, identity_order, split_by_identity
+from .base import Datasheet, Record, Source, identity_order, split_by_identity
 from .protocols import parse_bool, protocol as load_protocol, protocol_file, settle_coverage
 
 _DOC = protocol_file("celeba-hq")
@@ -123,6 +123,19 @@ class CelebAHQSource(Source):
     require_complete: bool = False
 
     name = "celeba-hq"
+    datasheet = Datasheet(
+        title="CelebA-HQ",
+        citation=("T. Karras, T. Aila, S. Laine, J. Lehtinen, \"Progressive Growing of GANs for Improved Quality, "
+                  "Stability, and Variation\", ICLR 2018; from CelebA: Z. Liu, P. Luo, X. Wang, X. Tang, "
+                  "\"Deep Learning Face Attributes in the Wild\", ICCV 2015."),
+        licence=("CelebA's agreement: non-commercial research and educational use only, no redistribution of "
+                 "the images or of derived data for commercial purposes; CelebA-HQ inherits those terms."),
+        motivation="High-resolution celebrity faces for generative models (CelebA: face attribute learning).",
+        collection="CelebA's images of celebrities were gathered from the web; CelebA-HQ selected 30,000 of "
+                   "them and enhanced and cropped them to 1024x1024.",
+        composition="30,000 colour faces at 1024x1024 with CelebA's identity labels (via its mapping file); "
+                    "mostly frontal, public figures.",
+    )
 
     def __post_init__(self):
         s = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..faces.decode import decode_image
-from .base import Record, Source, split_by_identity
+from .base import Datasheet, Record, Source, split_by_identity
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,17 @@ class FolderSource(Source):
     split_salt: str = "occface-split-v1"
 
     name = "folder"
+    datasheet = Datasheet(
+        title="A folder of photos",
+        citation="Whoever took or collected the photos.",
+        licence="That of the photos in the folder: record their source, the consent of the people shown "
+                "and their licence before sharing a build.",
+        motivation="Building an occluded-face dataset from one's own photos.",
+        collection="Every regular file under the root folder is an input record; files that are not usable "
+                   "photos are rejected with a reason.",
+        composition="As the folder holds; identity from the parent folder when asked, otherwise each photo "
+                    "is its own identity.",
+    )
 
     def __post_init__(self):
         if not os.path.isdir(self.root):

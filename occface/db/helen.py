@@ -36,7 +36,7 @@ import numpy as np
 
 from ..faces.decode import decode_image
 from .augment import VARIANTS, augment_sample
-from .base import Record, Source
+from .base import Datasheet, Record, Source
 from .protocols import parse_bool, protocol as load_protocol, protocol_file, settle_coverage
 
 _DOC = protocol_file("helen")
@@ -114,6 +114,18 @@ class HelenSource(Source):
     require_complete: bool = False
 
     name = "helen"
+    datasheet = Datasheet(
+        title="Helen (with the 300-W 68-point annotations)",
+        citation=("V. Le, J. Brandt, Z. Lin, L. Bourdev, T. S. Huang, \"Interactive Facial Feature Localization\", "
+                  "ECCV 2012; 68-point annotations: C. Sagonas et al., \"300 Faces in-the-Wild Challenge\", "
+                  "ICCV Workshops 2013."),
+        licence=("Photos from Flickr under their owners' terms, annotations for research use; the 300-W "
+                 "annotations are for non-commercial research. Check both before sharing a build."),
+        motivation="Facial feature localisation in unconstrained photos.",
+        collection="High-resolution Flickr photos with faces in varied poses, lighting and expressions, "
+                   "annotated by hand with dense contours; 300-W re-annotated them with 68 points.",
+        composition="2,330 photos (2,000 train, 330 test), one annotated face each; no identity labels.",
+    )
 
     def __post_init__(self):
         s = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731

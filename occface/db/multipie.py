@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..faces.decode import decode_image
-from .base import Record, Source
+from .base import Datasheet, Record, Source
 from .protocols import parse_bool, parse_list, protocol as load_protocol, protocol_file, settle_coverage
 
 SESSION_RE = re.compile(r"^session(\d\d)$")
@@ -134,6 +134,20 @@ class MultiPieSource(Source):
     require_complete: bool = False
 
     name = "multipie"
+    datasheet = Datasheet(
+        title="CMU Multi-PIE",
+        citation=("R. Gross, I. Matthews, J. Cohn, T. Kanade, S. Baker, \"Multi-PIE\", Image and Vision "
+                  "Computing 28(5), 2010."),
+        licence=("Distributed by Carnegie Mellon University under a licence agreement; the images may not be "
+                 "redistributed, so a build (which holds face crops) may only be shared with other licensees."),
+        motivation="Face recognition across pose, illumination and expression, recorded under controlled "
+                   "conditions.",
+        collection="337 people recorded in up to four sessions in a studio, with 15 cameras (13 at head "
+                   "height, yaw -90 to +90 degrees, and 2 above), 18 flashes plus ambient light, and up to "
+                   "six expressions.",
+        composition="High-resolution colour studio photos; the protocol in manifests/multipie.json selects "
+                    "cameras, expressions, illuminations and the identity split.",
+    )
     detect_defaults = {"detector": "hog+cnn", "cnn_max_side": 640}
 
     def __post_init__(self):

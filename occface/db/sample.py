@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..faces.decode import decode_image
-from .base import Record, Source, split_by_identity
+from .base import Datasheet, Record, Source, split_by_identity
 
 
 def skimage_data_dir() -> str:
@@ -44,6 +44,23 @@ class SampleSource(Source):
     split_salt: str = "occface-split-v1"
 
     name = "sample"
+    datasheet = Datasheet(
+        title="occface sample database (scikit-image's astronaut photo and LFW subset)",
+        citation=("G. B. Huang, M. Ramesh, T. Berg, E. Learned-Miller, \"Labeled Faces in the Wild: A Database for "
+                  "Studying Face Recognition in Unconstrained Environments\", UMass Amherst TR 07-49, 2007; "
+                  "scikit-image's data module (astronaut.png, lfw_subset.npy)."),
+        licence=("astronaut.png: NASA photograph of Eileen Collins, public domain. lfw_subset.npy: LFW faces as "
+                 "shipped by scikit-image; LFW's photos were gathered from news pictures on the web and come "
+                 "with no licence of their own beyond research use."),
+        motivation="A small database of real faces that installs with occface's dependencies, for tests, "
+                   "examples and first looks; not for reporting results.",
+        collection="The faces ship inside scikit-image; nothing is downloaded. LFW's images were collected "
+                   "from news photographs and detected with the Viola-Jones detector by the LFW authors.",
+        composition="101 photos: one 512x512 colour portrait and the first 100 faces of scikit-image's LFW "
+                    "subset (25x25 greyscale, enlarged 4x before detection); identities are unknown, so "
+                    "each photo is its own identity.",
+        uses="Tests, examples and smoke runs only: 25 px greyscale sources are far below the 128 px target.",
+    )
 
     @property
     def root(self) -> str:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from ..errors import OccfaceError
 from ..faces import resize as resize_mod
 from ..faces.occlude import FillConfig, apply_fill, sample_fill
 from ..seeding import rng_for
@@ -28,6 +29,38 @@ from .inference import run_generator
 
 LR_SIZE = 16
 HR_SIZE = 128
+
+
+class WouldOverwrite(OccfaceError):
+    """An output file of ``hallucinate`` is one of its inputs."""
+
+
+def planned_outputs(out_dir: str, lr_paths: Sequence[str], hr_paths: Sequence[str], stages: bool) -> list[str]:
+    """Every file :func:`hallucinate` would write, in order."""
+    out = []
+    for p in lr_paths:
+        name = os.path.splitext(os.path.basename(p))[0]
+        out += [os.path.join(out_dir, f"{name}.png")]
+        out += [os.path.join(out_dir, f"{name}_block{b}.png") for b in (1, 2)] if stages else []
+    for p in hr_paths:
+        name = os.path.splitext(os.path.basename(p))[0]
+        out += [os.path.join(out_dir, f"{name}_lr.png"), os.path.join(out_dir, f"{name}.png")]
+        out += [os.path.join(out_dir, f"{name}_block{b}.png") for b in (1, 2)] if stages else []
+    return out
+
+
+def check_no_overwrite(outputs: Sequence[str], inputs: Sequence[str]) -> None:
+    """Raise :class:`WouldOverwrite` when an output path is an input file (same file, any spelling)."""
+    seen = set()
+    for o in outputs:
+        if os.path.abspath(o) in seen:
+            raise WouldOverwrite(f"two inputs would both be written to {o}; rename one of them")
+        seen.add(os.path.abspath(o))
+    inputs = [p for p in inputs if os.path.exists(p)]
+    for o in outputs:
+        for p in inputs:
+            if os.path.exists(o) and os.path.samefile(o, p) or os.path.abspath(o) == os.path.abspath(p):
+                raise WouldOverwrite(f"writing {o} would overwrite the input {p}; write into another folder")
 
 
 def read_rgb(path: str) -> np.ndarray:
@@ -82,6 +115,8 @@ def hallucinate(checkpoint: str, out_dir: str, lr_paths: Sequence[str] = (),
         raise ValueError(f"every HR photo needs a mask file ({len(hr_paths)} photos, {len(mask_paths)} masks)")
     if not lr_paths and not hr_paths:
         raise ValueError("nothing to do: give occluded LR images, or HR photos with mask files")
+    check_no_overwrite(planned_outputs(out_dir, lr_paths, hr_paths, stages),
+                       [*lr_paths, *hr_paths, *mask_paths, checkpoint])
     g, info = load_generator(checkpoint, device)
     if g.config.landmark_input == "gt":
         raise ValueError("this checkpoint's generator needs ground-truth heatmaps "

@@ -189,24 +189,20 @@ def table_markdown(report: dict) -> str:
 
 
 def write_grid(path: str, rows: list[list[np.ndarray]], columns: list[str], size: int = 128,
-               pad: int = 2) -> None:
-    """PNG grid: one row per sample, one column per image (each resized to ``size`` with
-    nearest neighbour), a header with the column names."""
-    import cv2
+               captions: list[list[str]] | None = None, info: list[tuple[str, str, float]] | None = None,
+               title: str | None = None) -> None:
+    """Labelled PNG grid: one row per sample (labelled with its key, mask kind and hole ratio),
+    one column per image (each resized to ``size`` with nearest neighbour, headed by its name),
+    a caption under each scored image (its PSNR)."""
+    from .. import pictures
 
     if not rows:
         return
-    head = 18
-    w = len(columns) * (size + pad) + pad
-    h = head + len(rows) * (size + pad) + pad
-    canvas = np.full((h, w, 3), 255, np.uint8)
-    for j, name in enumerate(columns):
-        cv2.putText(canvas, name[:20], (pad + j * (size + pad) + 2, 13), cv2.FONT_HERSHEY_PLAIN,
-                    0.8, (0, 0, 0), 1, cv2.LINE_AA)
-    for i, row in enumerate(rows):
-        for j, img in enumerate(row):
-            if img.shape[0] != size:
-                img = cv2.resize(img, (size, size), interpolation=cv2.INTER_NEAREST)
-            y, x = head + pad + i * (size + pad), pad + j * (size + pad)
-            canvas[y:y + size, x:x + size] = img
-    cv2.imwrite(path, np.ascontiguousarray(canvas[..., ::-1]))
+    cells = [[pictures.upscale(img, size) for img in row] for row in rows]
+    labels = None
+    if info is not None:
+        labels = [[key, f"mask: {kind}", f"hole: {100 * ratio:.1f}%"] for key, kind, ratio in info]
+    footer = ("Captions: PSNR of that image against the ground truth (dB, RGB 0-255, as in report.md). "
+              "Small images are enlarged with nearest neighbour so their pixels stay visible.")
+    pictures.write_png(path, pictures.grid(cells, columns=columns, row_labels=labels, captions=captions,
+                                           title=title, footer=footer, gap=4, label_width=190))

@@ -55,6 +55,7 @@ import numpy as np
 from .. import metrics
 from ..data import LoaderConfig, ShardReader
 from ..format import shards as shards_fmt
+from ..format.atomic import write_bytes_atomic
 from ..format.canonical import to_dict
 from ..format.manifest import load_manifest, manifest_sha256
 from ..runtime import AMP_MODES
@@ -62,10 +63,12 @@ from . import blocks as blocks_mod
 from .baselines import BASELINES, baselines
 from .downstream import face_box, score_one
 from .inference import run_generator_with_prior
+from .plots import psnr_by_mask
 from .report import (MODEL, blocks_markdown, conventions, hole_bucket_label, markdown, square_side_bin, summarise,
                      table_markdown, write_grid, yaw_label)
 
-__all__ = ["ValidateConfig", "validate", "table_markdown", "blocks_markdown", "markdown", "BASELINES", "MODEL"]
+__all__ = ["ValidateConfig", "validate", "default_out_dir", "table_markdown", "blocks_markdown", "markdown",
+           "BASELINES", "MODEL"]
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ class ValidateConfig:
     channels_last: bool = False
     downstream: bool = True    # landmark NRMSE (dlib shape predictor)
     identity: bool = True      # dlib face descriptor distance (needs downstream)
-    workers: int = 1           # processes for the dlib metrics
+    workers: int = 1           # processes for the dlib metrics (the CLI defaults to all cores)
     telea_radius_lr: float = 1.0
     telea_radius_hr: float = 3.0
     lr_hole_threshold: float = 0.0
@@ -95,6 +98,14 @@ class ValidateConfig:
             raise ValueError("crop >= 0, batch_size >= 1 and workers >= 1 please")
         if not 0.0 <= self.lr_hole_threshold < 1.0:
             raise ValueError("lr_hole_threshold must be in [0, 1)")
+
+
+def default_out_dir(checkpoint: str | None, split: str) -> str:
+    """``CHECKPOINT_DIR/validate-SPLIT-STEM`` for a checkpoint, ``./validate-SPLIT`` without one."""
+    if checkpoint is None:
+        return f"validate-{split}"
+    stem = os.path.splitext(os.path.basename(checkpoint))[0]
+    return os.path.join(os.path.dirname(os.path.abspath(checkpoint)), f"validate-{split}-{stem}")
 
 
 def _read_meta(reader) -> dict[str, list]:
@@ -143,10 +154,15 @@ def block_warnings(report: dict, info: dict) -> list[str]:
 
 
 def validate(checkpoint: str | None, data: str, out_dir: str, cfg: ValidateConfig = ValidateConfig(),
-             *, log: Callable[[str], None] = print) -> dict:
+             *, log: Callable[[str], None] = print, progress: bool | None = None) -> dict:
     """Score the checkpoint's generator (if any) and the baselines on ``cfg.split`` of the
-    build ``data``; write ``report.json``, ``report.md`` and ``grid.png`` into ``out_dir``.
-    Returns the report (the JSON's content)."""
+    build ``data``; write ``report.json``, ``report.md``, ``grid.png`` and ``psnr_by_mask.png``
+    into ``out_dir``.  Returns the report (the JSON's content).
+
+    ``progress``: a tqdm bar (images, with rate and ETA) on stderr; ``None`` = when stderr is a
+    terminal.  Without a bar, ``log`` gets one line per batch."""
+    import sys
+
     import torch
 
     from ..train.checkpoint import load_generator
@@ -180,7 +196,15 @@ def validate(checkpoint: str | None, data: str, out_dir: str, cfg: ValidateConfi
     groups = defaultdict(list)  # breakdown name -> label per image
     model_seconds, model_images = 0.0, 0
     grid_rows: list[list[np.ndarray]] = []
+    grid_info: list[tuple[str, str, float]] = []  # key, mask kind, hole ratio of each grid row
     pool = None
+    bar = None
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n, unit="img", desc="validate", dynamic_ncols=True)
     if cfg.downstream and cfg.workers > 1:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
@@ -249,8 +273,14 @@ def validate(checkpoint: str | None, data: str, out_dir: str, cfg: ValidateConfi
                     if blocks_out is not None:
                         row += [blocks_out[0][k], blocks_out[1][k], blocks_out[2][k]]
                     grid_rows.append(row + [hr[k]])
-            log(f"  {idx[-1] + 1}/{n}")
+                    grid_info.append((reader.key(idx[k]), b["mask_kind"][k], float(mask[k].mean())))
+            if bar is not None:
+                bar.update(len(idx))
+            else:
+                log(f"  {idx[-1] + 1}/{n}")
     finally:
+        if bar is not None:
+            bar.close()
         if pool is not None:
             pool.shutdown()
 
@@ -267,6 +297,7 @@ def validate(checkpoint: str | None, data: str, out_dir: str, cfg: ValidateConfi
         report.update(block_report(block_per, shape_from))
         report["warnings"] += block_warnings(report, info)
     report["per_image"]["key"] = [reader.key(i) for i in range(n)]
+    report["grid_rows"] = [{"key": k, "mask_kind": m, "hole_ratio": r} for k, m, r in grid_info]
     report["config"] = to_dict(cfg)
     report["conventions"] = conventions(cfg)
     if g is not None and model_images:
@@ -275,14 +306,20 @@ def validate(checkpoint: str | None, data: str, out_dir: str, cfg: ValidateConfi
                            "note": "generator forward incl. host->device copy and uint8 output, "
                                    "first batch excluded when there are several"}
     os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "report.json"), "w") as fh:
-        json.dump(report, fh, indent=1, allow_nan=True)
-    md = markdown(report)
-    with open(os.path.join(out_dir, "report.md"), "w") as fh:
-        fh.write(md)
-    columns = (["occluded LR (x8)", *BASELINES]
-               + (["block 1", "block 2", "model (block 3)"] if g is not None else []) + ["ground truth"])
-    write_grid(os.path.join(out_dir, "grid.png"), grid_rows, columns)
+    write_bytes_atomic(os.path.join(out_dir, "report.json"),
+                       (json.dumps(report, indent=1, allow_nan=True) + "\n").encode("utf-8"))
+    write_bytes_atomic(os.path.join(out_dir, "report.md"), markdown(report).encode("utf-8"))
+    columns = (["occluded LR\n16 px (x8)", *(b.replace("+", "+\n") for b in BASELINES)]
+               + (["block 1\n32 px", "block 2\n64 px", "model\n(block 3)"] if g is not None else [])
+               + ["ground truth\n128 px"])
+    scored = [None, *BASELINES] + ([None, None, MODEL] if g is not None else []) + [None]
+    captions = [["" if m is None else f"{per['psnr'][m][r]:.2f} dB" for m in scored]
+                for r in range(len(grid_rows))]
+    write_grid(os.path.join(out_dir, "grid.png"), grid_rows, columns, captions=captions, info=grid_info,
+               title=f"{os.path.basename(os.path.abspath(data))}, split {cfg.split}: first {len(grid_rows)} of {n} "
+                     f"images" + (f"; checkpoint step {info['step']}" if info is not None else ""))
+    psnr_by_mask(report, os.path.join(out_dir, "psnr_by_mask.png"))
     report["files"] = {k: os.path.join(out_dir, f) for k, f in
-                       (("json", "report.json"), ("markdown", "report.md"), ("grid", "grid.png"))}
+                       (("json", "report.json"), ("markdown", "report.md"), ("grid", "grid.png"),
+                        ("psnr_by_mask", "psnr_by_mask.png"))}
     return report

@@ -146,12 +146,19 @@ def _decode_plain_jpeg(data: bytes):
     return rgb, info
 
 
+#: The keys of :func:`decode_image`'s ``info`` dict.
+INFO_KEYS = ("format", "mode", "size", "exif_orientation")
+
+
 def decode_image(source) -> tuple[np.ndarray, dict]:
     """Decode a path or bytes to ``(rgb, info)``.
 
-    ``rgb``: (H, W, 3) uint8.  ``info``: ``{"format", "mode", "size", "exif_transposed"}``.
+    ``rgb``: (H, W, 3) uint8 RGB, upright.  ``info`` (:data:`INFO_KEYS`): ``"format"`` (``"JPEG"``,
+    ``"PNG"``, ...), ``"mode"`` (the file's Pillow mode: ``"L"``, ``"RGB"``, ``"CMYK"``, ...),
+    ``"size"`` ([width, height] of ``rgb``) and ``"exif_orientation"`` (the EXIF orientation tag,
+    1..8, 1 when absent; any other value has been applied, so ``rgb`` is upright).
     Raises :class:`DecodeError` with a reason code (``empty``, ``not_an_image``,
-    ``truncated``, ``too_large``, ``unreadable``).
+    ``truncated``, ``corrupt``, ``too_large``, ``unreadable``).
     """
     if isinstance(source, (bytes, bytearray)):
         data = bytes(source)

@@ -78,3 +78,21 @@ def remove_stale(path) -> list[str]:
             os.unlink(os.path.join(folder, name))
             gone.append(name)
     return gone
+
+
+def write_bytes_renamed(path, data: bytes) -> None:
+    """Write ``data`` under a temporary name and rename it to ``path``, without fsync.
+
+    For exports of many small files (one PNG per image): a killed process never leaves a
+    partial file under its final name, so a resume may trust every file it finds; durability
+    against power loss comes from the index files, written last with :func:`write_bytes_atomic`.
+    """
+    path = os.fspath(path)
+    tmp = tmp_name(path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

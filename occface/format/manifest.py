@@ -34,6 +34,8 @@ def part_manifest_name(index: int, count: int) -> str:
 
 def versions() -> dict:
     """Versions of everything that can change a build's bytes."""
+    from importlib.metadata import version
+
     import cv2
     import dlib
     import h5py
@@ -42,6 +44,8 @@ def versions() -> dict:
         "occface": __version__,
         "dlib": dlib.__version__,
         "opencv": cv2.__version__,
+        "albumentations": version("albumentations"),  # read from the metadata: importing it costs seconds
+        "albucore": version("albucore"),
         "numpy": np.__version__,
         "h5py": h5py.__version__,
         "hdf5": h5py.version.hdf5_version,

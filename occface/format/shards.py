@@ -43,6 +43,7 @@ BASE_META = {
     "mask_params": (STR, ()),
     "hole_ratio": (np.float32, ()),
     "fill": (STR, ()),
+    "degrade": (STR, ()),
 }
 EXTRA_TYPES = {"int": np.int32, "float": np.float32, "str": STR}
 
@@ -68,13 +69,14 @@ def _image_dataset(f, name, arrays, shape, n):
 
 
 def write_shard(path: str, samples: list[dict], attrs: dict, extra_fields: dict[str, str], hr_size: int,
-                lr_size: int, heatmap_specs: dict[str, int]) -> None:
+                lr_size: int, heatmap_specs: dict[str, int], alpha: bool = False) -> None:
     """Atomically write one shard.
 
     samples: dicts with "hr", "hr_occluded" (S,S,3) u8, "mask" (S,S) u8, "lr", "lr_clean" (s,s,3) u8,
     "landmarks" (68,2) f4, "heatmaps" {spec: (C,h,w) u8}, "meta" {BASE_META names + extra fields}.
     attrs: root attributes (JSON-able values are stored as JSON strings).
     heatmap_specs: spec -> channels.
+    alpha: also write ``alpha`` (S,S) u8 from each sample's "alpha" (the occluder's opacity, 255 = opaque).
     """
     n = len(samples)
     with atomic_path(path) as tmp:
@@ -88,6 +90,8 @@ def write_shard(path: str, samples: list[dict], attrs: dict, extra_fields: dict[
             for name, shape in (("hr", (S, S, 3)), ("hr_occluded", (S, S, 3)), ("mask", (S, S)),
                                 ("lr", (s, s, 3)), ("lr_clean", (s, s, 3))):
                 _image_dataset(f, name, [x[name] for x in samples], shape, n)
+            if alpha:
+                _image_dataset(f, "alpha", [x["alpha"] for x in samples], (S, S), n)
             f.create_dataset("landmarks", data=np.array([x["landmarks"] for x in samples], np.float32).reshape(n, 68, 2))
             for spec, ch in heatmap_specs.items():
                 size = int(spec.split("@")[1])

@@ -24,8 +24,8 @@ from collections.abc import Callable
 import numpy as np
 
 from ..seeding import rng_for
-from . import parts, sets, strokes
-from .specs import (QUADRANTS, BucketMask, BundledSet, LamaMask, MixtureMask, PartMask, PConvMask,
+from . import occluders, parts, sets, strokes
+from .specs import (QUADRANTS, BucketMask, BundledSet, LamaMask, MixtureMask, OccluderMask, PartMask, PConvMask,
                     QuadrantMask, SquareMask)
 
 # ----------------------------------------------------------------------------- samplers
@@ -98,6 +98,10 @@ def _sample_bundled(spec: BundledSet, rng, landmarks, size):
     return {"kind": "bundled", "set": spec.name, "index": i, "group": ms.labels[int(ms.group[i])]}, None
 
 
+def _sample_occluder(spec: OccluderMask, rng, landmarks, size):
+    return occluders.sample(spec.object, spec.style, rng, landmarks, size), None
+
+
 SAMPLERS: dict[type, Callable] = {
     SquareMask: _sample_square,
     PConvMask: _sample_pconv,
@@ -107,6 +111,7 @@ SAMPLERS: dict[type, Callable] = {
     PartMask: _sample_part,
     MixtureMask: _sample_mixture,
     BundledSet: _sample_bundled,
+    OccluderMask: _sample_occluder,
 }
 
 
@@ -152,6 +157,7 @@ RENDERERS: dict[str, Callable] = {
     "quadrant": _render_quadrant,
     "part": parts.render_poly,
     "bundled": _render_bundled,
+    "occluder": occluders.render_mask,
 }
 
 
@@ -180,6 +186,22 @@ def sample_mask(spec, rng: np.random.Generator, landmarks: np.ndarray | None = N
     """``(params, mask)``: :func:`sample_params` then :func:`render`, drawing the mask once."""
     params, raster = _sample(spec, rng, landmarks, size)
     return params, (raster if raster is not None else render(params, size))
+
+
+def is_occluder(params: dict) -> bool:
+    """True for params of an object drawn over the face (composited), False for a hole (filled)."""
+    return params["kind"] == "occluder"
+
+
+def sample_occlusion(spec, rng: np.random.Generator, landmarks: np.ndarray | None = None,
+                     size: int = 128) -> tuple[dict, np.ndarray, tuple | None]:
+    """``(params, mask, layer)``: as :func:`sample_mask`, plus the occluder's painted
+    ``(rgb, alpha)`` uint8 when the params are an occluder's (``None`` for a hole), painted once."""
+    params, raster = _sample(spec, rng, landmarks, size)
+    if is_occluder(params):
+        rgb, alpha = occluders.render(params, size)
+        return params, occluders.mask_of(alpha), (rgb, alpha)
+    return params, (raster if raster is not None else render(params, size)), None
 
 
 def mask_for(spec, seed: int, key: str, landmarks: np.ndarray | None = None, size: int = 128, stream: str = "mask"):

@@ -5,7 +5,7 @@ folder, installed as the ``occface_masksets`` package):
 
 * ``spec.json``  ``{"name", "format", "size", "seed", "stream", "description",
   "groups": [{"label", "count", "spec"}, ...]}`` where ``spec`` is a mask spec
-  as written by :func:`occface.specs.spec_to_dict`;
+  as written by :func:`occface.masks.spec_to_dict`;
 * ``masks.npz``  ``bits`` (n, size*size/8) uint8 = ``np.packbits`` of each
   mask (row-major, 1 = missing), ``group`` (n,) int16 index into the groups,
   ``count`` (n,) int32 hole pixels; written with fixed zip metadata and no
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.resources
 import io
 import json
 import os
@@ -32,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from . import specs, strokes
+from .bundled import bundled_names, bundled_root  # noqa: F401  (bundled_names re-exported)
 
 FORMAT = 1
 FILES = ("spec.json", "masks.npz")
@@ -90,20 +90,21 @@ def spec_bytes(spec: dict) -> bytes:
 # ----------------------------------------------------------------------------- locating
 
 
-def bundled_names() -> list[str]:
-    """Names of the sets shipped in ``masks/`` (package ``occface_masksets``)."""
-    root = importlib.resources.files("occface_masksets")
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and p.joinpath("spec.json").is_file())
+def is_build(src) -> bool:
+    """True when ``src`` is an occface build folder (it holds a ``manifest.json``), not a mask set."""
+    return Path(os.fspath(src)).joinpath("manifest.json").is_file()
 
 
 def set_folder(src):
     """A bundled name or a folder path -> a Traversable / Path for the set's folder."""
     p = Path(os.fspath(src))
+    if is_build(p):
+        raise FileNotFoundError(f"{src} is an occface build (it holds manifest.json), not a mask set")
     if p.is_dir():
         return p
     if p.name == "spec.json" and p.is_file():
         return p.parent
-    root = importlib.resources.files("occface_masksets")
+    root = bundled_root()
     if "/" not in str(src) and root.joinpath(str(src), "spec.json").is_file():
         return root.joinpath(str(src))
     raise FileNotFoundError(f"no mask set {src!r}: not a bundled set ({bundled_names()}) nor a set folder")
@@ -291,14 +292,38 @@ def format_stats(st: dict) -> str:
     return "\n".join(lines)
 
 
-def grid(ms: MaskSet, per_group: int = 8, gap: int = 2) -> np.ndarray:
-    """A uint8 picture: one row per group, its first ``per_group`` masks; holes white, kept black, grey gaps."""
-    s = ms.size
-    rows = len(ms.labels)
-    img = np.full((rows * (s + gap) + gap, per_group * (s + gap) + gap), 128, np.uint8)
-    for gi in range(rows):
-        idx = ms.indices((ms.labels[gi],))[:per_group]
-        for j, i in enumerate(idx.tolist()):
-            y, x = gap + gi * (s + gap), gap + j * (s + gap)
-            img[y : y + s, x : x + s] = ms.mask(i) * 255
-    return img
+def grid(ms: MaskSet, per_group: int = 8, gap: int = 3) -> np.ndarray:
+    """A labelled (H, W, 3) uint8 RGB picture of the set: holes white, kept pixels black.
+
+    Each group with at least ``per_group`` masks has a row of its first ``per_group`` masks,
+    labelled with the group name, its mask count and its hole-ratio range; groups smaller
+    than that share rows (each mask captioned with its group), so no row is mostly filler.
+    Every mask is captioned with its hole ratio in percent.
+    """
+    from .. import pictures
+
+    st = {g["label"]: g for g in stats(ms)["groups"]}
+    cells, labels, caps = [], [], []
+    small: list[tuple[str, int]] = []
+    for label in ms.labels:
+        idx = ms.indices((label,)).tolist()
+        if len(idx) < per_group:
+            small += [(label, i) for i in idx]
+            continue
+        g = st[label]
+        idx = idx[:per_group]
+        cells.append([ms.mask(i) * 255 for i in idx])
+        caps.append([f"{100 * ms.ratio[i]:.1f}%" for i in idx])
+        labels.append([label, f"{g['n']} masks", f"hole {100 * g['min']:.1f}-{100 * g['max']:.1f}%"])
+    for r in range(0, len(small), per_group):
+        chunk = small[r : r + per_group]
+        cells.append([ms.mask(i) * 255 for _, i in chunk])
+        caps.append([f"{label} {100 * ms.ratio[i]:.1f}%" for label, i in chunk])
+        names = sorted({label for label, _ in chunk}, key=ms.labels.index)
+        labels.append(["small groups", f"{len(names)} group{'s' if len(names) > 1 else ''}, "
+                       f"{len(chunk)} mask{'s' if len(chunk) > 1 else ''}", "(named in captions)"])
+    title = (f"mask set {ms.name}: {len(ms)} masks of {ms.size} px, seed {ms.spec['seed']}; "
+             f"first {per_group} masks of each group")
+    footer = "white = missing (mask 1), black = kept; captions: hole ratio = missing pixels / all pixels."
+    return pictures.grid(cells, row_labels=labels, captions=caps, title=title, footer=footer, gap=gap,
+                         label_width=130)

@@ -14,14 +14,15 @@ import json
 import math
 from dataclasses import dataclass
 
-from . import parts, strokes
+from . import occluders, parts, strokes
+from .bundled import bundled_names
 
 SQUARE_SIZES = {"m1": 16, "m2": 24, "m3": 32, "m4": 48, "m5": 64}
 QUADRANTS = ("top_left", "top_right", "bottom_left", "bottom_right")
 PARTS = parts.PARTS
 # FCSR-GAN's six fixed occlusions O1-O6, in the order of its Fig. 7 caption.
 # The paper does not say whether "left" is the subject's or the viewer's; here
-# it is the subject's (see occface.mask_parts).
+# it is the subject's (see occface.masks.parts).
 FCSR_GAN_OCCLUSIONS = {
     "O1": "left_half",
     "O2": "right_half",
@@ -108,7 +109,7 @@ class PartMask(MaskSpec):
     """Facial part placed from the landmarks: one of :data:`PARTS`.
 
     ``pad``: (along the eye line, across) padding in inter-ocular distances;
-    None = the part's default (``occface.parts.DEFAULT_PAD``).
+    None = the part's default (``occface.masks.parts.DEFAULT_PAD``).
     ``jitter`` j >= 0: the part is shifted by U(-j, j) iod along each face axis
     and its half-extents scaled by U(1 - j, 1 + j); 0 = the fixed mask.
     """
@@ -141,6 +142,28 @@ class QuadrantMask(MaskSpec):
         super().__post_init__()
         if self.quadrant != "any" and self.quadrant not in QUADRANTS:
             raise ValueError(f"quadrant must be 'any' or one of {QUADRANTS}")
+
+
+@dataclass(frozen=True)
+class OccluderMask(MaskSpec):
+    """An object drawn over the face from its landmarks (``occface.masks.occluders``), not a hole.
+
+    ``object``: one of ``occluders.OBJECTS`` (sunglasses, eyeglasses, face_mask, scarf, hand,
+    hair, object); ``style``: one of ``occluders.STYLES[object]`` or ``"any"`` (drawn per sample).
+    The build composites it onto the HR face; the mask is where its alpha exceeds 0.5.
+    """
+
+    object: str = "sunglasses"
+    style: str = "any"
+    kind: str = "occluder"
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.object not in occluders.OBJECTS:
+            raise ValueError(f"object must be one of {occluders.OBJECTS}, got {self.object!r}")
+        if self.style != "any" and self.style not in occluders.STYLES[self.object]:
+            raise ValueError(f"style of {self.object} must be 'any' or one of {occluders.STYLES[self.object]}, "
+                             f"got {self.style!r}")
 
 
 @dataclass(frozen=True)
@@ -185,8 +208,13 @@ class BundledSet(MaskSpec):
 
 SPEC_TYPES = {
     cls.__dataclass_fields__["kind"].default: cls
-    for cls in (SquareMask, PConvMask, BucketMask, LamaMask, PartMask, QuadrantMask, MixtureMask, BundledSet)
+    for cls in (SquareMask, PConvMask, BucketMask, LamaMask, PartMask, QuadrantMask, MixtureMask, BundledSet,
+                OccluderMask)
 }
+
+# The `occluders` mixture: every object, face masks and hands a little more often (docs/masks.md).
+OCCLUDER_WEIGHTS = {"sunglasses": 1.0, "eyeglasses": 1.0, "face_mask": 1.5, "scarf": 1.0, "hand": 1.5, "hair": 1.0,
+                    "object": 1.0}
 
 # Named specs for command lines and configs.
 PRESETS = {
@@ -204,15 +232,28 @@ PRESETS = {
     "ofhnet-random": SquareMask(32, 64),  # 1/16 .. 1/4 of the image
     **{f"ofhnet-center{k}": SquareMask(8 * k, 8 * k, placement="center") for k in range(4, 9)},  # 4x4..8x8 at 16 px
     "pconv128-v1": BundledSet("pconv128-v1"),
+    **{o.replace("_", "-"): OccluderMask(o) for o in occluders.OBJECTS},
+    **{f"face-mask-{s}": OccluderMask("face_mask", s) for s in occluders.STYLES["face_mask"]},
+    **{s: OccluderMask("object", s) for s in occluders.STYLES["object"]},
+    "occluders": MixtureMask(tuple((w, OccluderMask(o)) for o, w in OCCLUDER_WEIGHTS.items())),
 }
 
 
 def spec_from_name(name: str):
-    """A named spec from :data:`PRESETS` (e.g. ``"bucket3-border"``, ``"lama-thick"``, ``"m2"``, ``"mouth"``)."""
-    try:
+    """A named spec: a preset from :data:`PRESETS` (e.g. ``"bucket3-border"``, ``"lama-thick"``,
+    ``"m2"``, ``"mouth"``) or the name of any bundled evaluation set (``"pconv128-v1"``,
+    ``"square128-v1"``: :class:`BundledSet` of that set)."""
+    if name in PRESETS:
         return PRESETS[name]
-    except KeyError:
-        raise ValueError(f"unknown mask preset {name!r}; known: {sorted(PRESETS)}") from None
+    bundled = bundled_names()
+    if name in bundled:
+        return BundledSet(name)
+    raise ValueError(f"unknown mask preset {name!r}; known: {sorted(set(PRESETS) | set(bundled))}")
+
+
+def known_names() -> list[str]:
+    """Every name :func:`spec_from_name` accepts: the presets and the bundled sets."""
+    return sorted(set(PRESETS) | set(bundled_names()))
 
 
 # ----------------------------------------------------------------------------- spec <-> dict

@@ -1,6 +1,7 @@
 """Pro-UIGAN reference model (see docs/model_card.md).
 
-A clean-room PyTorch implementation of the paper (seeds/000 §III): the
+A clean-room PyTorch implementation of the paper ("Pro-UIGAN: Progressive Face
+Hallucination from Occluded Thumbnails", Sec. III): the
 generator Pro-UInet (three UI-blocks, 16 -> 32 -> 64 -> 128), Local-D and
 Global-D, the losses of Eqs. 4-15, and in-project VGG-16/19 feature stacks
 that load torchvision's ImageNet checkpoints.  Every departure of the public

@@ -1,7 +1,7 @@
 """Configuration of the Pro-UIGAN reference model.
 
 Every architectural choice is a field of the frozen :class:`ProUIGANConfig`.
-The defaults follow the paper (seeds/000 §III) wherever the paper states a
+The defaults follow the paper (Pro-UIGAN, Sec. III) wherever the paper states a
 choice; where it is silent (widths, residual-block counts, kernel sizes) the
 default is the public code's value and the field's comment says so.
 :meth:`ProUIGANConfig.public_code` returns the configuration that mirrors the

@@ -243,7 +243,7 @@ def heatmap_pyramid(heatmaps: torch.Tensor, config: ProUIGANConfig | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Ground-truth heatmaps per block from one "all68" stack (B, 68, H, W):
     each block's grouping (a channel is the max over its points, as in
-    occface.heatmaps) resized to the block's input side (16, 32, 64) with
+    occface.faces.heatmaps) resized to the block's input side (16, 32, 64) with
     antialiased bilinear interpolation.  Resizing blurs and lowers the
     Gaussian peaks; heatmaps rendered at each side (the shard datasets
     ``config.heatmap_specs``) are preferable when the data provide them."""

@@ -59,7 +59,7 @@ class TrainConfig:
     ``loader``: ``None`` derives the paper's inputs from ``model``: the train split, the
     model's heatmap sets, ``[-1,1]``, uint8 batches converted on the device.
     ``heatmaps_on_device``: render the model's ground-truth heatmaps from the landmarks on
-    the training device (``occface.data.render_heatmaps_torch``, exact float32, the build's
+    the training device (``occface.faces.heatmaps.render_torch``, exact float32, the build's
     sigma) instead of loading them: smaller shards, less loader work.
     """
 

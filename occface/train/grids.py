@@ -13,53 +13,60 @@ from ..model.config import HR_SIZE
 from ..runtime import autocast
 from .config import TrainConfig
 from .inputs import prepare_batch
-from .schedule import stage_of
-
 
 def _upsample(img: torch.Tensor, size: int = HR_SIZE) -> torch.Tensor:
     return img if img.shape[-1] == size else F.interpolate(img.float(), size=(size, size), mode="nearest")
 
 
-ROW_NAMES = ("occluded LR (x8)", "block 1 (32 px)", "block 2 (64 px)", "block 3 (128 px)", "ground truth")
-LABEL_WIDTH = 132
-HEADER = 22
-
-
-def image_grid(rows: list[torch.Tensor], pad: int = 2, names: tuple[str, ...] | None = None,
-               title: str | None = None) -> torch.Tensor:
+def image_grid(rows: list[torch.Tensor], pad: int = 2) -> torch.Tensor:
     """Rows of (N, 3, h, w) images in [-1, 1] -> one (3, H, W) uint8 image: row r holds
-    ``rows[r]`` (each upsampled to 128 with nearest neighbour), with ``pad`` px of white.
-    ``names``: a label per row, drawn in a column on the left; ``title``: a header line."""
-    import cv2
-
+    ``rows[r]`` (each upsampled to 128 with nearest neighbour), with ``pad`` px of white."""
     rows = [_upsample(r.detach().float().cpu()) for r in rows]
     n, s = rows[0].shape[0], HR_SIZE
-    left = LABEL_WIDTH if names else 0
-    top = HEADER if title else 0
-    canvas = np.full((top + len(rows) * (s + pad) + pad, left + n * (s + pad) + pad, 3), 255, np.uint8)
-    if title:
-        cv2.putText(canvas, title, (4, 15), cv2.FONT_HERSHEY_PLAIN, 1.0, (0, 0, 0), 1, cv2.LINE_AA)
+    grid = torch.full((3, len(rows) * (s + pad) + pad, n * (s + pad) + pad), 255, dtype=torch.uint8)
     for i, r in enumerate(rows):
-        u8 = ((r.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-        y = top + pad + i * (s + pad)
-        if names:
-            cv2.putText(canvas, names[i], (4, y + s // 2 + 4), cv2.FONT_HERSHEY_PLAIN, 0.85, (0, 0, 0), 1,
-                        cv2.LINE_AA)
+        u8 = ((r.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
         for j in range(n):
-            x = left + pad + j * (s + pad)
-            canvas[y:y + s, x:x + s] = u8[j]
-    return torch.from_numpy(canvas).permute(2, 0, 1).contiguous()
+            y, x = pad + i * (s + pad), pad + j * (s + pad)
+            grid[:, y:y + s, x:x + s] = u8[j]
+    return grid
+
+
+ROW_NAMES = (("input", "occluded LR 16 px", "(x8 nearest)"), ("block 1", "32 px (x4)"), ("block 2", "64 px (x2)"),
+             ("block 3", "128 px output"), ("ground truth", "clean HR 128 px"))
+
+
+def labelled_grid(rows: list[torch.Tensor], step: int, stage: int, keys: list[str] | None = None,
+                  note: str = "") -> np.ndarray:
+    """The training picture as (H, W, 3) uint8 RGB: one row per stage of the generator (named at
+    the left), one column per face (headed by its key), block 3 captioned with its PSNR, the step
+    and stage (and ``note``, e.g. which faces and weights) in the title."""
+    from .. import pictures
+    from ..metrics import psnr
+
+    to_u8 = lambda t: ((_upsample(t.detach().float().cpu()).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # noqa: E731
+    u8 = [to_u8(r) for r in rows]
+    n = u8[0].shape[0]
+    p = psnr(u8[3].float(), u8[4].float()).tolist()
+    cells = [[u8[r][j].permute(1, 2, 0).numpy() for j in range(n)] for r in range(len(u8))]
+    captions = [[""] * n for _ in u8]
+    captions[3] = [f"{v:.2f} dB" for v in p]
+    columns = [k.split(":", 1)[-1] for k in keys] if keys else [f"face {j + 1}" for j in range(n)]
+    title = f"step {step} (stage {stage}): input, UI-blocks 1-3 and ground truth{note}"
+    footer = "Captions: PSNR of block 3 against the ground truth (dB, RGB 0-255). Smaller outputs enlarged (nearest)."
+    return pictures.grid(cells, columns=columns, row_labels=[list(r) for r in ROW_NAMES], captions=captions,
+                         title=title, footer=footer, gap=4, label_width=120)
 
 
 @torch.no_grad()
 def log_images(writer, out_dir: str, g: ProUIGenerator, batch: dict, cfg: TrainConfig,
                device: torch.device, step: int, sigma: float, faces: str = "test",
                weights: str = "") -> None:
-    """TensorBoard grid (and grids/step-N.png): input LR, blocks 1-3, ground truth, one row
-    each, labelled, with the step and the block-3 PSNR in the header."""
-    import cv2
-
+    """TensorBoard picture (and grids/step-N.png): input LR, blocks 1-3, ground truth, labelled;
+    ``faces`` (test / training) and ``weights`` (e.g. ", EMA weights") go into the title."""
+    from .. import pictures
     from ..metrics import psnr
+    from .schedule import stage_of
 
     was_training = g.training
     g.eval()
@@ -67,13 +74,10 @@ def log_images(writer, out_dir: str, g: ProUIGenerator, batch: dict, cfg: TrainC
     with autocast(device, cfg.amp):
         out = g(lr, hms[0], blocks=3)
     g.train(was_training)
+    keys = batch.get("key") if isinstance(batch.get("key"), list) else None
+    pic = labelled_grid([lr, *out.images, hr], step, stage_of(max(step - 1, 0), cfg), keys,
+                        f"; {faces} faces{weights}")
+    writer.add_image("grid/input_block1_block2_block3_gt", torch.from_numpy(pic).permute(2, 0, 1), step)
     to255 = lambda t: ((t.float().clamp(-1, 1) + 1) * 127.5).round().cpu()  # noqa: E731
-    p3 = float(psnr(to255(out.images[2]), to255(hr)).mean())
-    grid = image_grid([lr, *out.images, hr], names=ROW_NAMES,
-                      title=f"step {step} (stage {stage_of(step, cfg)}{weights}): {faces} faces, "
-                            f"block 3 PSNR {p3:.2f} dB")
-    writer.add_image("grid/input_block1_block2_block3_gt", grid, step)
-    writer.add_scalar("grid/psnr_block3", p3, step)
-    os.makedirs(os.path.join(out_dir, "grids"), exist_ok=True)
-    cv2.imwrite(os.path.join(out_dir, "grids", f"step-{step:07d}.png"),
-                np.ascontiguousarray(grid.permute(1, 2, 0).numpy()[..., ::-1]))
+    writer.add_scalar("grid/psnr_block3", float(psnr(to255(out.images[2]), to255(hr)).mean()), step)
+    pictures.write_png(os.path.join(out_dir, "grids", f"step-{step:07d}.png"), pic)

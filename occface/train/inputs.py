@@ -13,6 +13,24 @@ from .distributed import DistContext
 from .schedule import batch_plan
 
 
+def heatmap_note(cfg: TrainConfig, data: str) -> str | None:
+    """One plain sentence when the build does not store the heatmaps this run trains on (so the
+    loader renders them from the landmarks in its workers, every batch), else ``None``."""
+    from ..format.manifest import load_manifest
+
+    if cfg.heatmaps_on_device or not cfg.loader.heatmaps:
+        return None
+    bcfg = load_manifest(data)["config"]
+    stored = tuple(bcfg.get("heatmaps", ()))
+    sigma_ok = cfg.loader.heatmap_sigma is None or float(cfg.loader.heatmap_sigma) == float(bcfg["heatmap_sigma"])
+    missing = [s for s in cfg.loader.heatmaps if s not in stored or not sigma_ok]
+    if not missing:
+        return None
+    return (f"{data} stores heatmaps {', '.join(stored) or 'none'}, not {', '.join(missing)} that this model "
+            f"trains on: the loader renders them from the landmarks in its workers on every batch (exact, "
+            f"but CPU time); to store them, build with heatmaps {','.join(cfg.loader.heatmaps)}")
+
+
 def prepare_batch(batch: dict, cfg: TrainConfig, device: torch.device, sigma: float = 1.0):
     """A loader batch -> (lr, hr, [heatmaps per block]) float32 on ``device``, [-1, 1].
     ``sigma``: heatmap sigma for ``cfg.heatmaps_on_device`` (the build's)."""

@@ -14,12 +14,12 @@ from torch.utils.data import DataLoader
 
 from occface import build as B
 from occface import data as D
-from occface import masks
+from occface import degrade, masks
 from occface.faces import heatmaps, resize
 from occface.build import BuildConfig
 from occface.data import convert, store
 from occface.db import SampleSource
-from occface.faces.occlude import FillConfig, apply_fill, sample_fill
+from occface.faces.occlude import FillConfig, apply_fill, occlude, sample_fill
 from occface.seeding import rng_for
 
 STORED = ("fhc4@64", "pu7@16")
@@ -146,6 +146,8 @@ BATCH_CONFIGS = [
     dict(heatmaps=STORED, heatmap_source="render", dtype="uint8"),
     dict(heatmaps=("pu7@16",), remask=masks.SquareMask(8, 40), dtype="uint8"),
     dict(heatmaps=(), remask="build", memory_format="channels_last"),
+    dict(heatmaps=(), redegrade="gfpgan", dtype="uint8"),
+    dict(heatmaps=("pu7@16",), remask=masks.PRESETS["occluders"], redegrade="heavy", memory_format="channels_last"),
 ]
 
 
@@ -483,6 +485,80 @@ def test_remasked_lr_is_the_bilinear_downsample_of_the_remasked_hr(built, spec):
     # float items: the same LR, normalised
     f = D.ShardReader(built, D.LoaderConfig(split=None, heatmaps=(), remask=spec))
     assert_items_equal(D.to_float(r.get_item(4, epoch=3), "[-1,1]"), f.get_item(4, epoch=3))
+
+
+# ----------------------------------------------------------------------------- re-degrading, occluders
+
+
+def test_redegraded_lr_is_the_chain_applied_to_the_stored_occluded_hr(built):
+    r = D.ShardReader(built, D.LoaderConfig(split=None, heatmaps=(), redegrade="gfpgan", dtype="uint8"))
+    changed = 0
+    for i in range(0, len(r), 6):
+        stored = raw(built, r.key(i))
+        e0, e1 = r.get_item(i, epoch=0), r.get_item(i, epoch=1)
+        for e, it in ((0, e0), (1, e1)):
+            assert np.array_equal(it["hr_occluded"], chw(stored["hr_occluded"]))  # the occlusion is the stored one
+            assert np.array_equal(it["mask"][0], stored["mask"])
+            params = degrade.sample_params(degrade.GFPGAN, rng_for(7, r.key(i), f"redegrade:epoch={e}"))
+            assert np.array_equal(it["lr"], chw(degrade.apply(stored["hr_occluded"], params)))
+        changed += not np.array_equal(e0["lr"], e1["lr"])
+    assert changed >= 14
+    assert D.LoaderConfig(redegrade="light").redegrade == degrade.LIGHT
+    assert D.LoaderConfig(redegrade=degrade.spec_to_dict(degrade.HEAVY)).redegrade == degrade.HEAVY
+    for bad in ("blurry", 3):
+        with pytest.raises(ValueError):
+            D.LoaderConfig(redegrade=bad)
+
+
+def test_remasking_with_occluders_paints_them(built):
+    r = D.ShardReader(built, D.LoaderConfig(split=None, heatmaps=(), remask=masks.PRESETS["occluders"], dtype="uint8"))
+    rule = json.loads(raw(built, r.key(0))["config"])["resize_rule"]
+    for i in range(0, len(r), 9):
+        it = r.get_item(i, epoch=2)
+        params = masks.sample_params(masks.PRESETS["occluders"], rng_for(7, r.key(i), "remask:epoch=2"), it["landmarks"])
+        rgb, alpha = masks.occluders.render(params)
+        hr = it["hr"].transpose(1, 2, 0)
+        assert np.array_equal(it["hr_occluded"], chw(masks.occluders.composite(hr, rgb, alpha)))
+        assert np.array_equal(it["mask"][0], masks.occluders.mask_of(alpha)) and it["mask_kind"] == "occluder"
+        assert np.array_equal(it["lr"], chw(resize.resize(it["hr_occluded"].transpose(1, 2, 0), 16, rule)))
+
+
+@pytest.fixture(scope="module")
+def degraded(tmp_path_factory):
+    """A small build whose LR and HR input are degraded (``--degrade light --degrade-hr``), face-mask occluders."""
+    out = str(tmp_path_factory.mktemp("degraded") / "build")
+    cfg = BuildConfig(heatmaps=(), mask=masks.OccluderMask("face_mask"), degrade=degrade.LIGHT, degrade_hr=True, seed=5)
+    B.build(SampleSource(lfw_faces=12), cfg, out, workers=1, progress=False, log=lambda s: None)
+    return out
+
+
+def test_degraded_builds_keep_their_draw_or_redraw_it(degraded):
+    plain = D.ShardReader(degraded, D.LoaderConfig(split=None, heatmaps=(), dtype="uint8"))
+    redeg = D.ShardReader(degraded, D.LoaderConfig(split=None, heatmaps=(), dtype="uint8", redegrade="build"))
+    remask = D.ShardReader(degraded, D.LoaderConfig(split=None, heatmaps=(), dtype="uint8", remask=masks.SquareMask()))
+    assert len(plain) >= 8
+    for i in range(len(plain)):
+        path, row = plain.location(i)
+        with h5py.File(path, "r") as f:
+            params, fill, deg = (json.loads(f[f"meta/{k}"].asstr()[row]) for k in ("mask_params", "fill", "degrade"))
+            stored_lr, stored_occ = f["lr"][row], f["hr_occluded"][row]
+        item = plain.get_item(i)
+        assert np.array_equal(item["lr"], chw(stored_lr)) and np.array_equal(item["hr_occluded"], chw(stored_occ))
+        hr = item["hr"].transpose(1, 2, 0)
+        clean = occlude(hr, params, fill)
+        # redegrade="build": a fresh draw of the build's chain on the rebuilt (undegraded) occluded face
+        it = redeg.get_item(i, epoch=3)
+        new = degrade.sample_params(degrade.LIGHT, rng_for(5, plain.key(i), "redegrade:epoch=3"))
+        assert np.array_equal(it["lr"], chw(degrade.apply(clean, new)))
+        assert np.array_equal(it["hr_occluded"], chw(degrade.apply(clean, new, size=128)))
+        assert np.array_equal(it["mask"], item["mask"])
+        # remask alone: the new mask, degraded with the sample's stored draw
+        it = remask.get_item(i, epoch=1)
+        occ = apply_fill(hr, it["mask"][0], {"mode": "zeros"})
+        assert np.array_equal(it["lr"], chw(degrade.apply(occ, deg)))
+        assert np.array_equal(it["hr_occluded"], chw(degrade.apply(occ, deg, size=128)))
+    b = redeg.get_batch(list(range(len(redeg))), epoch=3)
+    assert_items_equal(b, D.collate_numpy([redeg.get_item(i, 3) for i in range(len(redeg))]))
 
 
 # ----------------------------------------------------------------------------- sources and splits

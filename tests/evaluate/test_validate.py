@@ -160,7 +160,13 @@ def test_validate_reports_model_and_baselines_side_by_side(prouigan_build, ckpt,
                  "| ground-truth HR (reference) |", "## By square side"):
         assert name in md
     grid = cv2.imread(os.path.join(out, "grid.png"))
-    assert grid.shape == (18 + 8 * 130 + 2, 8 * 130 + 2, 3)  # LR, 3 baselines, blocks 1-3, GT
+    # 8 rows (key, mask kind, hole ratio at the left; PSNR under each scored image) x LR, 3 baselines,
+    # blocks 1-3, GT, under a title and two-line headers
+    assert 8 * (128 + 13) < grid.shape[0] < 8 * (128 + 13) + 120 and 8 * 128 + 170 <= grid.shape[1] < 8 * 136 + 200
+    assert [r["key"] for r in rep["grid_rows"]] == rep["per_image"]["key"][:8]  # each row labelled with its own key
+    plot = cv2.imread(os.path.join(out, "psnr_by_mask.png"))
+    assert plot is not None and plot.shape[1] > 2 * plot.shape[0]  # two panels: square side, hole-ratio bucket
+    assert rep["files"]["psnr_by_mask"].endswith("psnr_by_mask.png")
 
 
 def test_validate_options_and_baselines_only(prouigan_build, tmp_path):
@@ -171,7 +177,7 @@ def test_validate_options_and_baselines_only(prouigan_build, tmp_path):
     assert rep["ground_truth_reference"] is None and "nrmse" not in rep["overall"]["bicubic"]
     assert "Y channel" in rep["conventions"]["psnr"] and "4-px border crop" in rep["conventions"]["psnr"]
     rgb = V.validate(None, prouigan_build, str(tmp_path / "c"), V.ValidateConfig(downstream=False, limit=5),
-                     log=lambda s: None)
+                     log=lambda s: None, progress=True)  # the tqdm bar (stderr) instead of log lines
     assert rep["overall"]["bicubic"]["psnr"] != rgb["overall"]["bicubic"]["psnr"]
 
 
@@ -212,6 +218,29 @@ def test_hallucinate_from_lr_images_and_from_photo_plus_mask(prouigan_build, ckp
     np.testing.assert_array_equal(cv2.imread(os.path.join(out, "photo.png")), a)
     r = CliRunner().invoke(cli, ["hallucinate", hr_path, "--checkpoint", ckpt, "--out", out, "--device", "cpu"])
     assert r.exit_code != 0 and "16x16" in r.output
+
+
+def test_hallucinate_never_overwrites_its_inputs(prouigan_build, ckpt, tmp_path):
+    import h5py
+
+    with h5py.File(os.path.join(prouigan_build, "shards", "shard-00000.h5"), "r") as f:
+        lr = f["lr"][0]
+    lr_path = str(tmp_path / "face.png")
+    cv2.imwrite(lr_path, lr[..., ::-1])
+    before = open(lr_path, "rb").read()
+    r = CliRunner().invoke(cli, ["hallucinate", lr_path, "--checkpoint", ckpt, "--out", str(tmp_path),
+                                 "--device", "cpu"])
+    assert r.exit_code == 1 and "would overwrite the input" in r.output and "Traceback" not in r.output
+    assert open(lr_path, "rb").read() == before
+    # an LR input "x_lr.png" and an HR photo "x.png" would both write x_lr.png
+    for d in ("a", "b"):
+        os.makedirs(tmp_path / d)
+    cv2.imwrite(str(tmp_path / "a" / "x_lr.png"), lr[..., ::-1])
+    cv2.imwrite(str(tmp_path / "b" / "x.png"), lr[..., ::-1])
+    r = CliRunner().invoke(cli, ["hallucinate", str(tmp_path / "a" / "x_lr.png"), "--checkpoint", ckpt,
+                                 "--out", str(tmp_path / "o"), "--hr", str(tmp_path / "b" / "x.png"),
+                                 "--mask", lr_path, "--device", "cpu"])
+    assert r.exit_code == 1 and "would both be written" in r.output
 
 
 # ----------------------------------------------------------------------------- per block and the prior

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from occface.faces.decode import DecodeError, decode_image
+from occface.faces.decode import INFO_KEYS, DecodeError, decode_image
 
 
 def _encode(img: Image.Image, fmt: str, **kw) -> bytes:
@@ -27,6 +27,8 @@ def test_formats_decode_to_rgb_uint8(astronaut, fmt):
     else:
         assert err.max() == 0
     assert info["format"] == fmt
+    # the documented keys, on the fast JPEG path and on Pillow's alike
+    assert tuple(info) == INFO_KEYS and info["size"] == [77, 101] and info["exif_orientation"] == 1
 
 
 def test_pgm_grayscale_becomes_three_equal_channels(astronaut):

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 
+import cv2
 import pytest
 import torch
 from click.testing import CliRunner
@@ -186,9 +187,10 @@ def test_tiny_cpu_run_goes_through_all_three_stages(prouigan_build, straight):
             "speed/images_per_s"} <= set(tags["scalars"])
     assert [e.step for e in ev.Scalars("loss/g/total")] == list(range(1, 8))
     img = ev.Images("grid/input_block1_block2_block3_gt")[-1]
-    # five labelled rows of four faces under a header line
-    assert img.step == 7 and img.height == 22 + 5 * 130 + 2 and img.width == 132 + 4 * 130 + 2
-    assert os.path.exists(os.path.join(out, "grids", "step-0000007.png"))
+    # labelled: five named rows of 128 px, four faces, a title, headers and PSNR captions around them
+    assert img.step == 7 and 5 * 128 < img.height < 5 * 128 + 200 and 4 * 128 < img.width < 4 * 128 + 260
+    png = cv2.imread(os.path.join(out, "grids", "step-0000007.png"))
+    assert png.shape[:2] == (img.height, img.width)
 
 
 def test_resumed_run_equals_an_uninterrupted_one(prouigan_build, straight, tmp_path):
@@ -360,6 +362,20 @@ def test_ddp_two_cpu_processes_equal_one_process(prouigan_build, tmp_path):
     for d in ("local", "global"):
         for k in a["discriminators"][d]:
             assert (a["discriminators"][d][k] - b["discriminators"][d][k]).abs().max() < 2e-5, (d, k)
+
+
+def test_train_says_once_when_the_build_lacks_its_heatmaps(prouigan_build, tmp_path):
+    from occface import build as B
+    from occface.build import BuildConfig
+    from occface.db import SampleSource
+
+    assert T.heatmap_note(tiny_cfg(), prouigan_build) is None  # all68@16/32/64 stored
+    assert T.heatmap_note(tiny_cfg(heatmaps_on_device=True), prouigan_build) is None
+    default = str(tmp_path / "default")
+    B.build(SampleSource(lfw_faces=8), BuildConfig(), default, workers=1, progress=False, log=lambda s: None)
+    note = T.heatmap_note(tiny_cfg(), default)
+    assert "stores heatmaps fhc4@64, not all68@16, all68@32, all68@64" in note
+    assert "build with heatmaps all68@16,all68@32,all68@64" in note and "--" not in note
 
 
 # ----------------------------------------------------------------------------- the landmark prior
