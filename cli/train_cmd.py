@@ -161,8 +161,8 @@ AMP_HELP = "bf16 autocast, none, or auto (bf16 on CUDA, none on CPU)."
               help="Element mean, or Eqs. 4-7 read literally (sum per image).")
 @click.option("--heatmap-norm", type=click.Choice(["target", "none"]), default="target", show_default=True,
               help="L_h normalised by the targets' energy (all-zero prediction = 1), or as reduced.")
-@click.option("--keep-prior-gradients", is_flag=True,
-              help="Let the image losses reach the landmark prior and the heatmap heads (no stop-gradients).")
+@click.option("--stop-prior-gradients", is_flag=True,
+              help="Keep the image losses out of the landmark prior and the heatmap heads (stop-gradients).")
 @click.option("--adversarial", type=click.Choice(["log", "lsgan"]), default="log", show_default=True,
               help="Adversarial loss: the paper's log loss, or least squares (LSGAN).")
 @click.option("--remask", default=None,
@@ -197,7 +197,7 @@ AMP_HELP = "bf16 autocast, none, or auto (bf16 on CUDA, none on CPU)."
 def train_ref(data, out, data_repeat, steps, batch_size, lrs, lr_d, betas, warmup, lr_decay, lr_decay_min, lr_decay_gamma,
               lr_decay_milestones, ema_decay, grad_clip, no_stage1_adversarial, stage2_trains, seed, widths,
               public_code, landmark_input, variant, loss_weights, loss_reduction, heatmap_norm,
-              keep_prior_gradients, adversarial, remask, heatmaps_on_device, no_vgg, download_vgg, vgg16, vgg19,
+              stop_prior_gradients, adversarial, remask, heatmaps_on_device, no_vgg, download_vgg, vgg16, vgg19,
               device, amp, channels_last, compile_, workers, threads, ckpt_every, log_every, image_every,
               grid_size, keep_every, val_every, val_images, resume, stop_at_step, max_minutes, progress):
     """Train the Pro-UIGAN reference model: the paper's three stages, checkpoints, TensorBoard.
@@ -222,8 +222,8 @@ def train_ref(data, out, data_repeat, steps, batch_size, lrs, lr_d, betas, warmu
     make = ProUIGANConfig.public_code if public_code else ProUIGANConfig
     sources = vgg_sources_from_env(env)
     try:
-        model = make(widths=widths, landmark_input=landmark_input, detach_prior=not keep_prior_gradients,
-                     detach_heatmaps=not keep_prior_gradients)
+        model = make(widths=widths, landmark_input=landmark_input, detach_prior=stop_prior_gradients,
+                     detach_heatmaps=stop_prior_gradients)
         loss = LossWeights.preset(variant, adversarial=adversarial, reduction=loss_reduction,
                                   heatmap_norm=heatmap_norm, **_loss_weights(loss_weights))
         loader = None

@@ -19,10 +19,9 @@ Conventions
   Blocks 2 and 3 take the previous block's heatmaps, upsampled x2
   (bilinear), as their landmark input: the geometry prior is refined block
   by block, as the paper's progressive strategy describes.
-  With ``config.detach_prior`` / ``config.detach_heatmaps`` (the defaults)
-  the learned prior and each block's heatmaps are passed on detached: only
-  L_h trains the landmark estimators (the returned tensors keep their
-  gradients for L_h).
+  With ``config.detach_prior`` / ``config.detach_heatmaps`` the learned
+  prior and each block's heatmaps are passed on detached, so only L_h trains
+  the landmark estimators (the returned tensors keep their gradients for L_h).
 
 Each UI-block: F_C = ReLU(conv3x3(image)); F_L = ReLU(conv3x3(heatmaps));
 (F_P, F_A) = CM-AM(F_C, F_L); heatmaps = conv3x3(F_P) (+ the learned template);

@@ -14,7 +14,7 @@ def test_bench_gpu_runs_on_cpu_and_writes_json_and_markdown(prouigan_build, tmp_
     out = str(tmp_path / "bench")
     r = CliRunner().invoke(cli, ["bench", "gpu", "--data", prouigan_build, "--device", "cpu", "--out", out,
                                  "--widths", "8,6,4", "--train-batch", "2", "--infer-batch", "4",
-                                 "--warmup", "1", "--seconds", "0.05", "--compile", "off"])
+                                 "--warmup", "0", "--seconds", "0.01", "--compile", "off"])
     assert r.exit_code == 0, r.output
     res = json.load(open(os.path.join(out, "bench-gpu.json")))
     got = [(row["kind"], row["setup"]) for row in res["rows"]]

@@ -365,8 +365,8 @@ def test_losses_are_float32_under_bf16_autocast():
 
 
 def test_stop_gradients_keep_the_image_loss_out_of_the_landmark_estimators():
-    """With the default detach_prior / detach_heatmaps the image losses do not reach the
-    learned prior or any heatmap head; with them off they do."""
+    """With detach_prior / detach_heatmaps the image losses do not reach the learned prior or
+    any heatmap head; without them (the default) they do."""
     torch.manual_seed(0)
     hr = torch.rand(2, 3, 128, 128) * 2 - 1
     for detach in (True, False):

@@ -515,14 +515,14 @@ def test_cli_loss_options_reach_the_config(prouigan_build, tmp_path):
                                  *CLI_TINY, "--variant", "lg-plus", "--loss-weights",
                                  "alpha=0.02,gamma=5,4,3,heatmap=0.3,prior=2", "--loss-reduction", "sum",
                                  "--heatmap-norm", "none", "--ema", "0.9", "--grad-clip", "1",
-                                 "--lr-decay", "step", "--keep-prior-gradients"])
+                                 "--lr-decay", "step", "--stop-prior-gradients"])
     assert r.exit_code == 0, r.output
     cfg = json.load(open(os.path.join(out, "run.json")))["config"]
     assert cfg["loss"] == {**cfg["loss"], "variant": "lg-plus", "alpha": 0.02, "gamma_a": 5.0, "gamma_b": 4.0,
                            "gamma_c": 3.0, "heatmap": 0.3, "prior": 2.0, "reduction": "sum",
                            "heatmap_norm": "none", "feature_blocks": [2, 3]}
     assert (cfg["ema_decay"], cfg["grad_clip"], cfg["lr_decay"]) == (0.9, 1.0, "step")
-    assert cfg["model"]["detach_prior"] is False and cfg["model"]["detach_heatmaps"] is False
+    assert cfg["model"]["detach_prior"] is True and cfg["model"]["detach_heatmaps"] is True
     r = CliRunner().invoke(cli, ["train-ref", "--data", prouigan_build, "--out", str(tmp_path / "bad"),
                                  *CLI_TINY, "--loss-weights", "beta=1"])
     assert r.exit_code != 0 and "unknown weight 'beta'" in r.output
