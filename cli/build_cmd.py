@@ -12,18 +12,23 @@ from occface import build as build_mod
 from occface import db as db_mod
 from occface import degrade as degrade_mod
 from occface import masks
-from occface.errors import OccfaceError
+from occface.errors import InputsChanged, OccfaceError
 from occface.faces.align import AlignConfig
 from occface.faces.detect import DETECTORS, MULTI_FACE
 from occface.faces.occlude import FILL_MODES, FillConfig
 from occface.format import manifest as manifest_fmt
 
-from .common import INTS, NumberList, TextList, info, progress_default, user_errors
+from .common import INTS, LOGGER, NumberList, TextList, info, progress_default, user_errors
 
 
 def _plain_warning(message, category, filename, lineno, line=None):
     # A partial database copy is a finding for the user, not a code location: print it plainly.
     return f"WARNING: {message}\n"
+
+
+def _build_log(line: str) -> None:
+    # the build's findings ("WARNING: ...") stay visible under -q; its progress lines do not
+    (LOGGER.warning if line.startswith("WARNING") else info)(line)
 
 
 def mask_spec_from_option(text: str, option: str = "--mask"):
@@ -83,11 +88,18 @@ def degrade_spec_from_option(text: str, option: str = "--degrade"):
                    "expressions=neutral,smile illuminations=7 train_subjects=250 protocol=prouigan; "
                    "celeba-hq: split=official|identity|paper|paper-index; helen: split=official|paper augment=x8). "
                    "See manifests/README.md.")
+@click.option("--rebuild-changed", is_flag=True,
+              help="When photos were added, removed or changed since some shards were built, rebuild just those "
+                   "shards (default: stop and say what changed).")
 @click.option("--progress/--no-progress", default=None, help="tqdm bar (default: when stderr is a terminal).")
 def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, detector, hog_upsample, multi_face,
           min_face, margin, mask_text, fill, degrade_text, degrade_hr, store_alpha, heatmaps, sigma, resize_rule,
-          identity_from_parent, test_fraction, db_options, progress):
-    """Build HDF5 shards of occluded LR / clean HR pairs from a face database."""
+          identity_from_parent, test_fraction, db_options, rebuild_changed, progress):
+    """Build HDF5 shards of occluded LR / clean HR pairs from a face database.
+
+    One build writes into an --out folder at a time; --out may not lie inside --root.  folder
+    options: --db-option follow_links=true (walk into links to folders), --db-option
+    duplicates=reject (reject byte-identical copies instead of keeping them in one split)."""
     if db_name == "sample" and root:
         raise click.UsageError("--db sample takes no --root: its photos ship with scikit-image")
     if db_name != "sample" and not root:
@@ -114,9 +126,11 @@ def build(db_name, root, out, workers, seed, num_parts, part_index, shard_size, 
         )
         build_mod.build(source, cfg, out, workers=workers,
                         partition=build_mod.Partition(num_parts, part_index), progress=progress_default(progress),
-                        log=info)
+                        log=_build_log, rebuild_changed=rebuild_changed)
+    except InputsChanged as exc:
+        raise click.ClickException(f"{exc} (--rebuild-changed rebuilds just those shards)") from exc
     except (ValueError, FileNotFoundError, OccfaceError) as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.command("inspect")
@@ -144,19 +158,21 @@ def inspect_cmd(build_dir, png, count, seed, as_json, no_sheet):
 
 @click.command()
 @click.argument("build_dir", type=click.Path(exists=True, file_okay=False))
-def verify(build_dir):
-    """Re-hash every shard against the manifest; exit 1 on any mismatch."""
+@click.option("--quick", is_flag=True, help="Check the manifest, shard sizes and headers only (no re-hash).")
+def verify(build_dir, quick):
+    """Check a build against its manifest (its own digest and sums, every shard's size, header and, unless
+    --quick, SHA-256, splits and rejections); exit 1 on any mismatch."""
     try:
-        problems = manifest_fmt.verify(build_dir)
+        problems = manifest_fmt.verify(build_dir, quick=quick)
     except OccfaceError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(str(exc)) from exc
     for p in problems:
         click.echo(p, err=True)
     if problems:
         click.echo(f"FAILED: {len(problems)} problem(s)", err=True)
         sys.exit(1)
     n = len(manifest_fmt.load_manifest(build_dir)["shards"])
-    click.echo(f"OK: {n} shard(s) match the manifest")
+    click.echo(f"OK: {n} shard(s) match the manifest" + (" (sizes and headers)" if quick else ""))
 
 
 @click.command()
@@ -167,7 +183,7 @@ def join(out_dir, part_dirs):
     try:
         m = manifest_fmt.join(out_dir, list(part_dirs))
     except OccfaceError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"joined {len(m['shards'])} shards, {m['totals']['samples']} samples -> {out_dir}/manifest.json")
 
 
@@ -189,3 +205,17 @@ def bench_build(root, limit, rounds, out, worker_list, degrade_list):
     res = bb.run(root, limit=limit, workers=list(worker_list), scratch=out, rounds=rounds, log=info,
                  degrade=tuple(degrade_list))
     click.echo(json.dumps(res, indent=1))
+
+
+@click.command()
+@click.option("--root", required=True, type=click.Path(exists=True, file_okay=False), help="Folder of photos (e.g. LFW).")
+@click.option("--limit", default=1024, show_default=True, help="Photos to use (first N in key order).")
+@click.option("--rounds", default=5, show_default=True, help="Interleaved repetitions; the fastest is kept.")
+@click.option("--out", default=None, help="Scratch directory (default: a temp dir).")
+def bench_integrity(root, limit, rounds, out):
+    """CPU cost per photo of the build's integrity checks (listing, duplicates, fingerprints, strict decoding)."""
+    from occface.bench import integrity as bi
+
+    res = bi.run(root, limit=limit, rounds=rounds, scratch=out, log=info)
+    click.echo(json.dumps(res, indent=1))
+

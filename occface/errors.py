@@ -17,6 +17,25 @@ class BuildError(OccfaceError):
     """A build cannot be planned, resumed or joined as asked."""
 
 
+class InputsChanged(BuildError):
+    """A resume found shards built from other inputs than the database holds now.
+
+    ``stale``: indices of the shards concerned; ``added`` / ``removed`` / ``modified``: record
+    sources (first few are in the message)."""
+
+    def __init__(self, message: str, stale=(), added=(), removed=(), modified=()):
+        super().__init__(message)
+        self.stale, self.added, self.removed, self.modified = list(stale), list(added), list(removed), list(modified)
+
+
+class BuildLocked(BuildError):
+    """Another build is writing into the same output folder."""
+
+
+class WriteFailed(BuildError):
+    """The output folder cannot be written (full, read-only, no permission)."""
+
+
 class DataError(OccfaceError):
     """A source is not a finished build or shard, or shards that cannot be mixed."""
 

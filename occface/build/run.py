@@ -11,34 +11,49 @@ arrays) build exactly the shards j with ``j % K == I``.
 
 Resume: a shard that exists under its final name is complete (atomic
 rename), so re-running the same command skips it.  Its stored config is
-checked first, so a resume never mixes two configs.
+checked first, so a resume never mixes two configs, and so is its input
+digest (occface.build.inputs): a shard whose photos were added, removed or
+changed since it was written is stale, and the build stops with what changed
+(or, with ``rebuild_changed``, rebuilds just the stale shards).
+
+Integrity: one writer per output folder (occface.format.lock); the output
+folder may not lie inside the database root (a later build of the root would
+take the build's files for photos); a worker that fails stops the pool; a
+failed write (full disk, read-only folder) is one :class:`WriteFailed` line,
+and the temporary files it leaves are removed by the next run
+(occface.build.resume).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing as mp
 import os
+import queue as queue_mod
 import sys
 import time
 from dataclasses import dataclass
 
 from .. import __version__
 from ..db.base import Record, Source
+from ..db.walk import shown
 from ..errors import BuildError
 from ..faces import heatmaps
 from ..format import manifest as manifest_fmt
 from ..format import shards
-from ..format.atomic import remove_stale
+from ..format.lock import build_lock
 from ..runtime import available_cores
+from . import inputs as inputs_mod
 from .config import BuildConfig, to_dict, to_json
+from .resume import check_out_dir, remove_temp_files, resume, writes
 from .sample import process_record
 
 
 # ----------------------------------------------------------------------------- per shard
 
 def build_shard(index: int, records: list[Record], source: Source, cfg: BuildConfig, out_dir: str,
-                n_shards: int, tick=None) -> dict:
+                n_shards: int, tick=None, lines: list[str] | None = None) -> dict:
     samples, rejections = [], []
     last_photo: dict = {}  # lives for this shard only, so it never outlives the files it was read from
     for rec in records:
@@ -51,17 +66,19 @@ def build_shard(index: int, records: list[Record], source: Source, cfg: BuildCon
     attrs = {
         "config": to_json(cfg),
         "source": json.dumps(source.describe(), sort_keys=True),
-        "shard_index": index,
-        "num_shards": n_shards,
+        "shard_index": index,  # (not the shard count: a shard does not change when groups after it are added)
         "num_records": len(records),
         "first_key": records[0].key,
         "last_key": records[-1].key,
         "rejections": rejections,
         "occface_version": __version__,
     }
+    if lines is not None:
+        attrs["inputs_sha256"] = inputs_mod.digest(lines)
     specs = {s: heatmaps.channels(heatmaps.parse_spec(s)[0]) for s in cfg.heatmaps}
     path = os.path.join(out_dir, "shards", shards.shard_name(index))
-    shards.write_shard(path, samples, attrs, source.fields(), cfg.hr_size, cfg.lr_size, specs, alpha=cfg.store_alpha)
+    shards.write_shard(path, samples, attrs, source.fields(), cfg.hr_size, cfg.lr_size, specs, alpha=cfg.store_alpha,
+                       inputs=lines)
     return {"index": index, "samples": len(samples), "rejected": len(rejections)}
 
 
@@ -76,24 +93,62 @@ def _worker_init(source, cfg, out_dir, n_shards, queue):
 
 
 def _worker_task(task):
-    index, records = task
+    index, records, lines = task
     w = _WORKER
     q = w["queue"]
     return build_shard(index, records, w["source"], w["cfg"], w["out_dir"], w["n_shards"],
-                       tick=lambda f, s, r: q.put((f, s, r)))
+                       tick=lambda f, s, r: q.put((f, s, r)), lines=lines)
 
 
 # ----------------------------------------------------------------------------- planning
 
 def plan(source: Source, cfg: BuildConfig) -> list[list[Record]]:
     """Records cut into shard groups, after checking keys and split disjointness."""
-    records = source.records()
+    return _groups(source.records(), cfg)
+
+
+def _groups(records: list[Record], cfg: BuildConfig) -> list[list[Record]]:
     keys = [r.key for r in records]
     if keys != sorted(keys) or len(set(keys)) != len(keys):
         raise BuildError("adapter returned unsorted or duplicate record keys")
+    for r in records:  # shards store keys as UTF-8 (the folder walk skips such names; other layouts refuse)
+        try:
+            r.key.encode("utf-8")
+        except UnicodeEncodeError:
+            raise BuildError(f"the database holds a file name that is not UTF-8: {shown(r.source)!r}; "
+                             "rename it (or move it out of the root)") from None
     check_identity_disjoint(records)
     s = cfg.shard_size
     return [records[i : i + s] for i in range(0, len(records), s)]
+
+
+@dataclass(frozen=True)
+class BuildPlan:
+    """The shard groups of a build and everything the manifest says about its inputs.
+
+    lines / digests: the fingerprint lines and input digest of every group (occface.build.inputs);
+    skipped / duplicates: what the source's walk did not take, and files with identical content.
+    """
+
+    groups: list
+    lines: list
+    digests: list
+    skipped: list
+    duplicates: list
+
+    def accounting(self) -> dict:
+        return {"skipped": self.skipped, "duplicates": self.duplicates,
+                "inputs": {"fingerprint": inputs_mod.FINGERPRINT, "records": sum(len(g) for g in self.groups),
+                           "sha256": inputs_mod.plan_digest(self.digests)}}
+
+
+def plan_inputs(source: Source, cfg: BuildConfig) -> BuildPlan:
+    """:func:`plan` plus the input fingerprint of every group and the source's skips and duplicates."""
+    inv = source.inventory()
+    groups = _groups(inv.records, cfg)
+    lines = [[inputs_mod.record_line(r, source, inv.stats) for r in g] for g in groups]
+    return BuildPlan(groups, lines, [inputs_mod.digest(x) for x in lines], list(inv.skipped),
+                     [list(d) for d in inv.duplicates])
 
 
 def check_identity_disjoint(records: list[Record]) -> None:
@@ -118,32 +173,67 @@ class Partition:
         return shard % self.count == self.index
 
 
-def _check_existing(path: str, cfg_json: str, source_json: str) -> None:
-    attrs = shards.read_attrs(path)
-    if to_json(attrs.get("config")) != cfg_json or json.dumps(attrs.get("source"), sort_keys=True) != source_json:
-        raise BuildError(
-            f"{path} was built with another config or database; build into a fresh folder (or delete it) to rebuild"
-        )
+def _run_pool(todo, bp: BuildPlan, source, cfg, out_dir, n, workers, tick) -> None:
+    """Build shards ``todo`` in ``workers`` processes; the first failure stops the pool and is raised."""
+    _preload(cfg)
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    q = ctx.Queue()
+    failed: list[BaseException] = []
+    with ctx.Pool(workers, _worker_init, (source, cfg, out_dir, n, q)) as pool:  # exit = terminate
+        pending = [pool.apply_async(_worker_task, ((j, bp.groups[j], bp.lines[j]),), error_callback=failed.append)
+                   for j in todo]
+        while not failed:
+            try:
+                tick(*q.get(timeout=0.2))
+            except queue_mod.Empty:
+                if all(p.ready() for p in pending):
+                    break
+        if failed:
+            raise failed[0]
+        while not q.empty():
+            tick(*q.get())
+        for p in pending:
+            p.get()
 
 
 def build(source: Source, cfg: BuildConfig, out_dir: str, workers: int = 0, partition: Partition = Partition(),
-          progress: bool | None = None, log=print) -> dict:
-    """Build (or resume) the shards this partition owns and write its manifest.  Returns the manifest."""
+          progress: bool | None = None, log=print, rebuild_changed: bool = False) -> dict:
+    """Build (or resume) the shards this partition owns and write its manifest.  Returns the manifest.
+
+    ``rebuild_changed``: when the photos changed since some shards were written, delete and rebuild
+    just those shards (default: stop with :class:`~occface.errors.InputsChanged`, saying what changed).
+    Raises :class:`~occface.errors.BuildLocked` when another build writes into ``out_dir`` and
+    :class:`~occface.errors.WriteFailed` when ``out_dir`` cannot be written.
+    """
+    check_out_dir(source, out_dir)
+    with writes(out_dir):
+        os.makedirs(os.path.join(out_dir, "shards"), exist_ok=True)
+    part_key = None if partition.count == 1 else (partition.index, partition.count)
+    with contextlib.ExitStack() as held:
+        with writes(out_dir):  # creating the lock file is the first write
+            held.enter_context(build_lock(out_dir, part_key))
+        return _build_locked(source, cfg, out_dir, workers, partition, progress, log, rebuild_changed)
+
+
+def _build_locked(source, cfg, out_dir, workers, partition, progress, log, rebuild_changed) -> dict:
     t0 = time.perf_counter()
-    groups = plan(source, cfg)
+    bp = plan_inputs(source, cfg)
+    groups = bp.groups
     n = len(groups)
-    os.makedirs(os.path.join(out_dir, "shards"), exist_ok=True)
+    for w in source.warnings():
+        log(f"WARNING: {w}")
+    _log_accounting(bp, log)
     cfg_json = to_json(cfg)
     source_json = json.dumps(source.describe(), sort_keys=True)
     mine = [j for j in range(n) if partition.owns(j)]
-    todo = []
-    for j in mine:
-        path = os.path.join(out_dir, "shards", shards.shard_name(j))
-        remove_stale(path)  # left by a writer that was killed
-        if os.path.exists(path):
-            _check_existing(path, cfg_json, source_json)
-        else:
-            todo.append(j)
+    with writes(out_dir):
+        remove_temp_files(out_dir, partition, mine)  # left by a writer that failed or was killed
+    todo = resume(out_dir, bp, mine, partition, cfg_json, source_json, rebuild_changed, log)
+    if todo:  # the old manifest no longer describes the folder while shards are (re)written
+        name = manifest_fmt.MANIFEST if partition.count == 1 else \
+            manifest_fmt.part_manifest_name(partition.index, partition.count)
+        with writes(out_dir), contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(out_dir, name))
     n_records = sum(len(groups[j]) for j in todo)
     if len(mine) > len(todo):
         log(f"resuming: {len(mine) - len(todo)} of {len(mine)} shards already complete")
@@ -167,35 +257,31 @@ def build(source: Source, cfg: BuildConfig, out_dir: str, workers: int = 0, part
             bar.update(f)
             bar.set_postfix(faces=found, rejected=rejected, refresh=False)
 
-    if workers == 1:
-        import cv2
+    try:
+        with writes(out_dir):
+            if workers == 1:
+                import cv2
 
-        threads = cv2.getNumThreads()
-        cv2.setNumThreads(1)
-        try:
-            for j in todo:
-                build_shard(j, groups[j], source, cfg, out_dir, n, tick)
-        finally:
-            cv2.setNumThreads(threads)
-    elif todo:
-        _preload(cfg)
-        ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-        queue = ctx.Queue()
-        with ctx.Pool(workers, _worker_init, (source, cfg, out_dir, n, queue)) as pool:
-            pending = pool.map_async(_worker_task, [(j, groups[j]) for j in todo], chunksize=1)
-            while True:
+                threads = cv2.getNumThreads()
+                cv2.setNumThreads(1)
                 try:
-                    tick(*queue.get(timeout=0.2))
-                except Exception:  # queue.Empty
-                    if pending.ready():
-                        break
-            while not queue.empty():
-                tick(*queue.get())
-            pending.get()  # re-raises a worker's exception
-    if bar is not None:
-        bar.close()
+                    for j in todo:
+                        build_shard(j, groups[j], source, cfg, out_dir, n, tick, lines=bp.lines[j])
+                finally:
+                    cv2.setNumThreads(threads)
+            elif todo:
+                _run_pool(todo, bp, source, cfg, out_dir, n, workers, tick)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            remove_temp_files(out_dir, partition, mine)  # of workers the failure stopped
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
     part = None if partition.count == 1 else {"index": partition.index, "count": partition.count}
-    manifest = manifest_fmt.write_manifest(out_dir, to_dict(cfg), source.describe(), n, mine, part)
+    with writes(out_dir):
+        manifest = manifest_fmt.write_manifest(out_dir, to_dict(cfg), source.describe(), n, mine, part,
+                                               bp.accounting())
     tot = manifest["totals"]
     errors = manifest["rejections"]["counts"].get("processing_error", 0)
     if errors:
@@ -204,9 +290,23 @@ def build(source: Source, cfg: BuildConfig, out_dir: str, workers: int = 0, part
             "they are listed in the manifest's rejection log")
     log(
         f"built {len(todo)} shard(s) in {time.perf_counter() - t0:.1f}s: {tot['records']} files, "
-        f"{tot['samples']} samples, {tot['rejected']} rejected -> {out_dir}"
+        f"{tot['samples']} samples, {tot['rejected']} rejected, {tot['skipped']} skipped -> {out_dir}"
     )
     return manifest
+
+
+def _log_accounting(bp: BuildPlan, log) -> None:
+    if bp.skipped:
+        counts: dict[str, int] = {}
+        for s in bp.skipped:
+            counts[s["reason"]] = counts.get(s["reason"], 0) + 1
+        what = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        log(f"skipped {len(bp.skipped)} entries that are not photos ({what}); the manifest's skipped log lists them")
+    if bp.duplicates:
+        copies = sum(1 for g in bp.groups for r in g if r.rejection and r.rejection[0] == "duplicate")
+        fate = f"{copies} later copies are rejected as duplicate" if copies else "each group is one identity for the split"
+        log(f"{sum(len(g) for g in bp.duplicates)} files in {len(bp.duplicates)} group(s) have byte-identical content "
+            f"(e.g. {bp.duplicates[0][0]} = {bp.duplicates[0][1]}): {fate}; the manifest's duplicates lists them")
 
 
 def _preload(cfg: BuildConfig) -> None:

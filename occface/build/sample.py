@@ -95,6 +95,9 @@ def process_record(record: Record, source: Source, cfg: BuildConfig,
     def reject(reason, detail=""):
         return [], {"key": record.key, "path": record.source, "reason": reason, "detail": detail}
 
+    if record.rejection:  # decided by the adapter (e.g. a duplicate under the "reject" policy)
+        return reject(*record.rejection)
+
     photo = source.photo_key(record)
     cached = last_photo.get("entry")
     if cached is not None and cached[0] == (photo, source, cfg.detect):

@@ -13,6 +13,7 @@ RANGES = ("[0,1]", "[-1,1]")
 HEATMAP_SOURCES = ("auto", "render", "stored")
 DTYPES = ("float32", "uint8")
 MEMORY_FORMATS = ("contiguous", "channels_last")
+VERIFY_MODES = ("quick", "sha256")
 IMAGE_KEYS = ("lr", "hr", "hr_occluded", "lr_clean")
 
 
@@ -46,6 +47,10 @@ class LoaderConfig:
         ``"channels_last"``: the same shape and values with ``torch.channels_last`` strides, i.e.
         the shard's (H, W, 3) bytes copied as they are (no deinterleave on the loader's CPU; the
         fastest transport, docs/data.md).  Items (``get_item``, ``ds[i]``) are always contiguous.
+    verify: what opening a build checks against its manifest: ``"quick"`` (default: the manifest's
+        own content digest, every listed shard present with the listed size, and every opened
+        shard's sample count; milliseconds) or ``"sha256"`` (also re-hash every used shard).
+        A mismatch is a :class:`DataError` naming the shard.
     """
 
     split: str | tuple[str, ...] | None = "train"
@@ -60,6 +65,7 @@ class LoaderConfig:
     lr_clean: bool = False
     dtype: str = "float32"
     memory_format: str = "contiguous"
+    verify: str = "quick"
 
     def __post_init__(self):
         if isinstance(self.heatmaps, str):
@@ -77,6 +83,8 @@ class LoaderConfig:
             raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         if self.memory_format not in MEMORY_FORMATS:
             raise ValueError(f"memory_format must be one of {MEMORY_FORMATS}, got {self.memory_format!r}")
+        if self.verify not in VERIFY_MODES:
+            raise ValueError(f"verify must be one of {VERIFY_MODES}, got {self.verify!r}")
         if self.heatmap_source not in HEATMAP_SOURCES:
             raise ValueError(f"heatmap_source must be one of {HEATMAP_SOURCES}, got {self.heatmap_source!r}")
         if self.heatmap_sigma is not None and not self.heatmap_sigma > 0:

@@ -67,12 +67,18 @@ class ShardReader:
                 if path in seen:
                     raise DataError(f"{path} is listed twice")
                 seen.add(path)
+                if entry is not None:
+                    store.check_entry(path, entry, "quick")
                 if entry is not None and (entry["samples"] == 0 or (
                         splits is not None and not any(entry["splits"].get(s) for s in splits))):
                     continue  # nothing of the wanted splits: never opened
                 if not os.path.exists(path):
                     raise DataError(f"missing shard {path}")
+                if entry is not None and config.verify == "sha256":
+                    store.check_entry(path, entry, "sha256")
                 shard, meta = store.read_index(path, splits)
+                if entry is not None:
+                    store.check_count(path, entry, shard.num_samples)
                 if len(shard.rows):
                     self.shards.append(shard)
                     metas.append(meta)

@@ -37,16 +37,43 @@ class ShardIndex:
 
 
 def shard_paths(source) -> list[tuple[str, dict | None]]:
-    """(shard path, manifest entry or None) for a build directory, a manifest or a shard file."""
+    """(shard path, manifest entry or None) for a build directory, a manifest or a shard file.
+
+    A manifest is checked against its own content digest (an edited manifest is refused)."""
     src = os.fspath(source)
     if os.path.isdir(src) or src.endswith(".json"):
         try:
+            mpath = manifest_fmt.manifest_path(src)
+            manifest_fmt.check_content(manifest_fmt.load_manifest(mpath), mpath)
             return manifest_fmt.shard_paths(src)
         except FormatError as exc:
             raise DataError(str(exc)) from None
     if os.path.isfile(src):
         return [(os.path.abspath(src), None)]
     raise DataError(f"{src!r} is neither a build directory, a manifest nor a shard file")
+
+
+def check_entry(path: str, entry: dict, verify: str) -> None:
+    """A listed shard against its manifest entry: present, of the listed size and, with
+    ``verify="sha256"``, of the listed SHA-256.  Raises DataError naming the shard."""
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        raise DataError(f"missing shard {path}: the build is incomplete or was moved; "
+                        "rebuild it, or restore it from a copy") from None
+    if size != entry["bytes"]:
+        raise DataError(f"shard {path} has {size} bytes, its manifest lists {entry['bytes']}: it was changed "
+                        "after the build; rebuild, or restore the build from a copy")
+    if verify == "sha256" and manifest_fmt.sha256_file(path) != entry["sha256"]:
+        raise DataError(f"shard {path} does not match the SHA-256 in its manifest: it was changed after the build; "
+                        "rebuild, or restore the build from a copy")
+
+
+def check_count(path: str, entry: dict, n: int) -> None:
+    """An opened shard's sample count against its manifest entry."""
+    if n != entry["samples"]:
+        raise DataError(f"shard {path} holds {n} samples, its manifest lists {entry['samples']}: it was replaced "
+                        "after the build; rebuild, or restore the build from a copy")
 
 
 def read_index(path: str, splits) -> tuple[ShardIndex, dict]:

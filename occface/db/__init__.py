@@ -8,7 +8,7 @@ explicit dict, not filled by import side effects.
 
 from __future__ import annotations
 
-from .base import Record, Source
+from .base import Inventory, Record, Source
 from .celebahq import CelebAHQSource
 from .folder import FolderSource
 from .helen import HelenSource
@@ -16,5 +16,5 @@ from .multipie import MultiPieSource
 from .options import SOURCES, detect_config, get_source, open_database, option_names, parse_options
 from .sample import SampleSource
 
-__all__ = ["Record", "Source", "SOURCES", "get_source", "open_database", "detect_config", "option_names",
+__all__ = ["Inventory", "Record", "Source", "SOURCES", "get_source", "open_database", "detect_config", "option_names",
            "parse_options", "FolderSource", "SampleSource", "MultiPieSource", "CelebAHQSource", "HelenSource"]

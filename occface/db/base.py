@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,6 +18,8 @@ class Record:
     subject: identity, "" when unknown.
     split: "train", "test", ... assigned by the adapter's protocol.
     meta: database-specific named fields (see ``Source.fields``).
+    rejection: ``(reason, detail)`` when the adapter already knows the record must be rejected
+        (e.g. a duplicate under the ``reject`` policy); the build records it without decoding.
     """
 
     key: str
@@ -24,6 +27,23 @@ class Record:
     subject: str = ""
     split: str = "train"
     meta: dict = field(default_factory=dict)
+    rejection: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """What a source found under its root: the records, plus the entries that are not inputs.
+
+    skipped: ``[{"path", "reason"}]`` for entries that are not inputs (see occface.db.walk).
+    duplicates: groups of record sources with byte-identical content.
+    stats: ``{input file path (as Source.input_files gives it): (size, mtime_ns)}`` the walk already
+        read, so the input fingerprint needs no second ``stat``; files missing here are stat'ed.
+    """
+
+    records: list[Record]
+    skipped: list[dict] = field(default_factory=list)
+    duplicates: list[list[str]] = field(default_factory=list)
+    stats: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -54,6 +74,24 @@ class Source:
     def records(self) -> list[Record]:
         """All records, sorted by key, splits assigned."""
         raise NotImplementedError
+
+    def inventory(self) -> Inventory:
+        """The records and, where the adapter walks a tree, what it skipped and the duplicates it found.
+
+        Default: :meth:`records` only.  The build calls this once per run."""
+        return Inventory(self.records())
+
+    def input_files(self, record: Record) -> tuple[str, ...]:
+        """The files a record's samples are made from (paths), for the build's input fingerprint.
+
+        Default: ``root/record.source`` for adapters with a ``root``.  Adapters that read more
+        (annotations) or read from elsewhere override it."""
+        root = getattr(self, "root", None)
+        return (os.path.join(root, record.source),) if root else ()
+
+    def warnings(self) -> list[str]:
+        """One-line findings about the chosen options that a user should see (logged by the build)."""
+        return []
 
     def load(self, record: Record) -> np.ndarray:
         """(H, W, 3) uint8 RGB.  Raises occface.faces.decode.DecodeError for unusable files."""

@@ -331,6 +331,9 @@ class CelebAHQSource(Source):
             rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
         return rgb
 
+    def input_files(self, record: Record) -> tuple[str, ...]:
+        return (os.path.join(self._images[0], record.source),)
+
     def fields(self) -> dict[str, str]:
         return {"index": "int", "celeba_file": "str", "identity": "int", "celeba_partition": "int"}
 

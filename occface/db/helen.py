@@ -300,6 +300,11 @@ class HelenSource(Source):
         s = self._scale(record)
         return pts * s + (s - 1) / 2 if s != 1.0 else pts
 
+    def input_files(self, record: Record) -> tuple[str, ...]:
+        root = os.path.abspath(self.root)
+        ann = record.meta.get("annotation")
+        return (os.path.join(root, record.source),) + ((os.path.join(root, ann),) if ann else ())
+
     def photo_key(self, record: Record) -> str:
         return record.source  # the x8 variants share the photo; the augmentation is applied to the sample
 

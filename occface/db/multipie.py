@@ -373,6 +373,9 @@ class MultiPieSource(Source):
     def load(self, record: Record) -> np.ndarray:
         return decode_image(os.path.join(self.data_dir, record.source))[0]
 
+    def input_files(self, record: Record) -> tuple[str, ...]:
+        return (os.path.join(self.data_dir, record.source),)
+
     def fields(self) -> dict[str, str]:
         return {"session": "int", "recording": "int", "camera": "str", "yaw": "float", "expression": "str",
                 "illumination": "int"}

@@ -83,6 +83,10 @@ class SampleSource(Source):
             return np.ascontiguousarray(np.repeat(big[..., None], 3, axis=2))
         return decode_image(os.path.join(self.root, record.source))[0]
 
+    def input_files(self, record: Record) -> tuple[str, ...]:
+        name = "lfw_subset.npy" if record.source.startswith("lfw_subset.npy[") else record.source
+        return (os.path.join(self.root, name),)
+
     def describe(self) -> dict:
         return {
             "db": "sample",

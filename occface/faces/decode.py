@@ -5,17 +5,30 @@ orientation is applied.  Grayscale, palette, alpha, 16-bit, 32-bit and CMYK
 images are converted to (H, W, 3) uint8 RGB: alpha is dropped (composited on
 black would invent a background colour; dropping keeps the stored pixels),
 16-bit and float data are rescaled to 0..255 rather than clipped.
+
+Strict: a file the decoder can only partly make sense of is refused, never
+half-used.  A libjpeg warning about corrupt data (damaged entropy-coded bytes
+decode to a band of garbage pixels), a PNG chunk whose CRC does not match, or
+a Pillow warning about corrupt or truncated data is the reason ``corrupt``
+with the decoder's message as the detail.  One size limit,
+:data:`MAX_PIXELS`, holds for every format (Pillow's own, lower bomb limit is
+not used).
 """
 
 from __future__ import annotations
 
 import io
+import os
+import re
+import struct
+import threading
 import warnings
+import zlib
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-# Refuse decompression bombs loudly instead of allocating gigabytes.
+# Refuse decompression bombs loudly instead of allocating gigabytes; the same limit for every format.
 MAX_PIXELS = 100_000_000
 
 
@@ -111,6 +124,138 @@ def _jpeg_header(data: bytes) -> tuple[int, int, int, int] | None:
     return None
 
 
+# ----------------------------------------------------------------------------- strictness
+
+class _Stderr:
+    """Collects what C code writes to file descriptor 2 while a decode runs.
+
+    OpenCV's JPEG reader leaves libjpeg's warnings ("Corrupt JPEG data: premature end of
+    data segment", ...) on libjpeg's default handler, which prints them and returns the
+    image with the damaged part filled in; printing is the only sign of the damage.  So
+    fd 2 is pointed at a private memory file for the duration of the call (five system
+    calls, a few microseconds) and read back.  Text that is not a libjpeg warning is
+    written on to the real stderr, so nothing another part of the program prints is lost.
+    One capture file per process (a forked worker must not share the parent's offset).
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._pid = None
+        self._fd = -1
+
+    def _capture_fd(self) -> int:
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            if hasattr(os, "memfd_create"):
+                self._fd = os.memfd_create("occface-decode-stderr", 0)
+            else:  # pragma: no cover - non-Linux
+                import tempfile
+
+                self._fd = os.dup(tempfile.TemporaryFile().fileno())
+        return self._fd
+
+    def run(self, fn, *args):
+        """``(fn(*args), text written to fd 2 meanwhile)``."""
+        with self._lock:
+            try:
+                cap = self._capture_fd()
+                saved = os.dup(2)
+            except OSError:  # no usable fd 2 (a daemon): decode without the check
+                return fn(*args), ""
+            os.dup2(cap, 2)
+            try:
+                out = fn(*args)
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+            n = os.lseek(cap, 0, os.SEEK_CUR)
+            if not n:
+                return out, ""
+            os.lseek(cap, 0, os.SEEK_SET)
+            text = os.read(cap, n).decode("utf-8", "replace")
+            os.lseek(cap, 0, os.SEEK_SET)
+            os.ftruncate(cap, 0)
+        return out, text
+
+
+_STDERR = _Stderr()
+# libjpeg's warning texts (jerror.h: JWRN_*) that mean the pixels are not what was encoded.
+_JPEG_DAMAGE = ("Corrupt JPEG data", "Premature end of JPEG file", "Invalid SOS parameters",
+                "Inconsistent progression sequence", "Application transferred too few scanlines")
+
+
+def imdecode_strict(data: bytes, flag: int):
+    """``cv2.imdecode`` that raises :class:`DecodeError` ``corrupt`` when libjpeg warned about the data."""
+    import cv2
+
+    raw, text = _STDERR.run(cv2.imdecode, np.frombuffer(data, np.uint8), flag)
+    damage, other = [], []
+    for line in text.splitlines():
+        (damage if any(m in line for m in _JPEG_DAMAGE) else other).append(line)
+    if other:  # not ours: pass it on
+        os.write(2, ("\n".join(other) + "\n").encode("utf-8", "replace"))
+    if damage:
+        raise DecodeError("corrupt", damage[0].strip())
+    return raw
+
+
+def _png_chunk_problem(data: bytes) -> str | None:
+    """The first PNG chunk whose CRC-32 does not match (zlib's crc32 runs at memory speed), or None."""
+    pos = 8
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        end = pos + 8 + length
+        if end + 4 > len(data):
+            return None  # truncated: Pillow reports it
+        if zlib.crc32(data[pos + 4 : end]) != int.from_bytes(data[end : end + 4], "big"):
+            return f"broken PNG file: bad CRC in the {kind.decode('latin-1')!r} chunk at byte {pos}"
+        if kind == b"IEND":
+            return None
+        pos = end + 4
+    return None
+
+
+# File signatures of the formats Pillow decodes here: a file that starts with one but that
+# Pillow cannot open is a damaged image ("corrupt"), not "not an image".
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF87a", "GIF"), (b"GIF89a", "GIF"),
+    (b"II*\x00", "TIFF"), (b"MM\x00*", "TIFF"), (b"BM", "BMP"),
+)
+
+
+def _damaged_format(data: bytes) -> tuple[str, str] | None:
+    """(format, the format plugin's own error) when ``data`` has an image signature but does not open."""
+    fmt = next((f for sig, f in _SIGNATURES if data.startswith(sig)), None)
+    if fmt is None and data[:1] == b"P" and data[1:2] in b"123456" and len(data) > 2:
+        fmt = "PPM"
+    if fmt is None and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        fmt = "WEBP"
+    if fmt is None:
+        return None
+    from PIL import Image as _I
+
+    _I.init()
+    factory = _I.OPEN.get(fmt, (None,))[0]
+    if factory is None:
+        return fmt, "cannot open it"
+    try:
+        factory(io.BytesIO(data)).close()
+    except Exception as exc:  # noqa: BLE001 - the plugin's message is the detail
+        return fmt, str(exc) or type(exc).__name__
+    return fmt, "cannot open it"
+
+
+def _corrupt_warning(caught) -> str | None:
+    for w in caught:
+        msg = str(w.message)
+        if "corrupt" in msg.lower() or "truncat" in msg.lower():
+            return msg
+    return None
+
+
+# ----------------------------------------------------------------------------- decoding
+
 def _decode_plain_jpeg(data: bytes):
     """Fast path for complete 8-bit grayscale / 3-component JPEGs (most face photos).
 
@@ -132,7 +277,7 @@ def _decode_plain_jpeg(data: bytes):
     # A grayscale JPEG decoded as grayscale skips the colour conversion inside libjpeg; both flags
     # apply the EXIF orientation (IMREAD_UNCHANGED would not).
     flag = cv2.IMREAD_GRAYSCALE if components == 1 else cv2.IMREAD_COLOR
-    raw = cv2.imdecode(np.frombuffer(data, np.uint8), flag)
+    raw = imdecode_strict(data, flag)
     if raw is None:
         return None
     if raw.ndim == 2:
@@ -167,15 +312,22 @@ def decode_image(source) -> tuple[np.ndarray, dict]:
             with open(source, "rb") as fh:
                 data = fh.read()
         except OSError as exc:
-            raise DecodeError("unreadable", str(exc)) from exc
+            raise DecodeError("unreadable", exc.strerror or str(exc)) from exc
     if not data:
         raise DecodeError("empty", "zero-byte file")
     fast = _decode_plain_jpeg(data)
     if fast is not None:
         return fast
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        bad = _png_chunk_problem(data)
+        if bad:
+            raise DecodeError("corrupt", bad)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            # occface's limit (MAX_PIXELS, below) is the one that counts, the same for every format;
+            # Pillow still raises DecompressionBombError far above it, reported as too_large too.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
             if img.width * img.height > MAX_PIXELS:
                 raise DecodeError("too_large", f"{img.width}x{img.height} exceeds {MAX_PIXELS} pixels")
@@ -191,13 +343,25 @@ def decode_image(source) -> tuple[np.ndarray, dict]:
                 "exif_orientation": orientation,
             }
             rgb = pil_to_rgb(img)
+        warned = _corrupt_warning(caught)
+        if warned:
+            raise DecodeError("corrupt", warned)
+        if fmt == "JPEG":  # Pillow drops libjpeg's warnings: ask libjpeg through OpenCV (rare path: CMYK, odd JPEGs)
+            import cv2
+
+            imdecode_strict(data, cv2.IMREAD_UNCHANGED)
     except DecodeError:
         raise
     except UnidentifiedImageError as exc:
+        damaged = _damaged_format(data)
+        if damaged:
+            raise DecodeError("corrupt", f"{damaged[0]} signature, but {damaged[1]}") from exc
         raise DecodeError("not_an_image", "cannot identify image format") from exc
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise DecodeError("too_large", str(exc)) from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except Image.DecompressionBombError as exc:
+        n = re.search(r"\((\d+) pixels\)", str(exc))
+        raise DecodeError("too_large", f"{n.group(1) if n else 'more than ' + str(MAX_PIXELS)} pixels exceed "
+                                       f"{MAX_PIXELS} pixels") from exc
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError, struct.error) as exc:
         msg = str(exc)
         reason = "truncated" if "truncat" in msg.lower() or isinstance(exc, EOFError) else "corrupt"
         raise DecodeError(reason, msg or type(exc).__name__) from exc

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 
 
 def tmp_name(path) -> str:
@@ -96,3 +97,19 @@ def write_bytes_renamed(path, data: bytes) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+_TMP = re.compile(r"\.tmp\d+$")
+
+
+def remove_stale_in(folder) -> list[str]:
+    """Delete every temporary file (``<name>.tmp<pid>``) in ``folder``; returns their names.
+
+    Only for a folder no other process is writing to (the build calls it under its exclusive lock)."""
+    folder = os.fspath(folder)
+    gone = []
+    for name in sorted(os.listdir(folder)) if os.path.isdir(folder) else []:
+        if _TMP.search(name) and os.path.isfile(os.path.join(folder, name)):
+            os.unlink(os.path.join(folder, name))
+            gone.append(name)
+    return gone

@@ -34,3 +34,9 @@ def sha256_file(path, bufsize: int = 1 << 22) -> str:
         while chunk := fh.read(bufsize):
             h.update(chunk)
     return h.hexdigest()
+
+
+def lines_sha256(lines) -> str:
+    """SHA-256 of ASCII lines joined by newlines (input digests: a shard group's fingerprint lines, or
+    the group digests of a whole plan in shard order)."""
+    return hashlib.sha256("\n".join(lines).encode("ascii")).hexdigest()

@@ -69,7 +69,8 @@ def _image_dataset(f, name, arrays, shape, n):
 
 
 def write_shard(path: str, samples: list[dict], attrs: dict, extra_fields: dict[str, str], hr_size: int,
-                lr_size: int, heatmap_specs: dict[str, int], alpha: bool = False) -> None:
+                lr_size: int, heatmap_specs: dict[str, int], alpha: bool = False,
+                inputs: list[str] | None = None) -> None:
     """Atomically write one shard.
 
     samples: dicts with "hr", "hr_occluded" (S,S,3) u8, "mask" (S,S) u8, "lr", "lr_clean" (s,s,3) u8,
@@ -77,6 +78,9 @@ def write_shard(path: str, samples: list[dict], attrs: dict, extra_fields: dict[
     attrs: root attributes (JSON-able values are stored as JSON strings).
     heatmap_specs: spec -> channels.
     alpha: also write ``alpha`` (S,S) u8 from each sample's "alpha" (the occluder's opacity, 255 = opaque).
+    inputs: the fingerprint line of every input record of the shard (occface.build.inputs), stored
+    as the string dataset ``inputs`` (one per record; a dataset, not an attribute, because
+    attributes are limited to 64 KiB).
     """
     n = len(samples)
     with atomic_path(path) as tmp:
@@ -105,6 +109,8 @@ def write_shard(path: str, samples: list[dict], attrs: dict, extra_fields: dict[
                 else:
                     arr = np.array(values, dtype=dtype).reshape(n, *shape)
                 f.create_dataset(f"meta/{name}", data=arr, dtype=dtype)
+            if inputs is not None:
+                f.create_dataset("inputs", data=np.array(list(inputs), dtype=object).reshape(len(inputs)), dtype=STR)
 
 
 def read_attrs(path: str) -> dict:
@@ -120,6 +126,12 @@ def read_attrs(path: str) -> dict:
                 v = int(v)
             out[k] = v
     return out
+
+
+def read_inputs(path: str) -> list[str]:
+    """The fingerprint lines stored in a shard (``[]`` for a shard written without them)."""
+    with h5py.File(path, "r") as f:
+        return list(f["inputs"].asstr()[...]) if "inputs" in f else []
 
 
 def read_meta(path: str) -> dict[str, np.ndarray]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import warnings
 
 import torch
 
@@ -38,7 +39,9 @@ def load_checkpoint(path: str, map_location="cpu") -> dict:
     that is not plain tensors and containers, another program's checkpoint).
     """
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols in terms of unsafe loading
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except Exception:  # noqa: BLE001 - torch's messages suggest unsafe loading; never pass them on
         raise FormatError(f"{path} is not an occface checkpoint: it cannot be read as plain tensors "
                           "and containers") from None

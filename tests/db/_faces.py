@@ -65,3 +65,8 @@ def save(path: str, rgb: np.ndarray, quality: int = 92) -> None:
 def touch(path: str) -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     open(path, "wb").close()
+
+
+def beside(tmp_path, name: str):
+    """A folder next to ``tmp_path`` (a database root): a build may not go inside the root it reads."""
+    return tmp_path.parent / f"{tmp_path.name}-{name}"

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.db._faces import astronaut_head, save, touch, vary
+from tests.db._faces import astronaut_head, beside, save, touch, vary
 from occface import build as build_mod
 from occface.format import shards
 from occface.build import BuildConfig
@@ -135,10 +135,10 @@ def test_build_detects_on_downscaled_copy(tmp_path):
     assert src.load(quiet(src.records)[0]).shape == (512, 512, 3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PartialCopyWarning)
-        m = build_mod.build(src, BuildConfig(shard_size=4), str(tmp_path / "out"), workers=1, progress=False,
+        m = build_mod.build(src, BuildConfig(shard_size=4), str(beside(tmp_path, "out")), workers=1, progress=False,
                             log=lambda s: None)
     assert m["totals"]["samples"] == 3, m["rejections"]
     assert m["source"]["load_max_side"] == 512 and m["source"]["protocol"]["name"] == "paper-index"
-    meta = shards.read_meta(str(tmp_path / "out" / "shards" / "shard-00000.h5"))
+    meta = shards.read_meta(str(beside(tmp_path, "out") / "shards" / "shard-00000.h5"))
     assert sorted(meta["index"].tolist()) == [0, 1, 2] and set(meta["split"]) == {"train"}
     assert (meta["det_box"][:, 2:] <= 512).all()  # boxes in the pixels of the 512 copy

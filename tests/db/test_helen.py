@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from tests.db._faces import astronaut_head, lfw_face, place, save, touch
+from tests.db._faces import astronaut_head, beside, lfw_face, place, save, touch
 from occface import build as build_mod
 from occface import masks
 from occface.faces import resize
@@ -129,11 +129,11 @@ def test_build_x8_and_annotated_face(tmp_path):
     cfg = BuildConfig(shard_size=16)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PartialCopyWarning)
-        m = build_mod.build(src, cfg, str(tmp_path / "out"), workers=1, progress=False, log=lambda s: None)
+        m = build_mod.build(src, cfg, str(beside(tmp_path, "out")), workers=1, progress=False, log=lambda s: None)
     assert m["totals"]["splits"] == {"test": 1, "train": 8}
     (rej,) = m["rejections"]["log"]
     assert rej["reason"] == "annotated_face_not_found" and rej["path"] == "helen_5/333_1.jpg"
-    path = str(tmp_path / "out" / "shards" / "shard-00000.h5")
+    path = str(beside(tmp_path, "out") / "shards" / "shard-00000.h5")
     meta = shards.read_meta(path)
     import h5py
 
@@ -182,13 +182,13 @@ def test_build_x8_and_annotated_face(tmp_path):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", PartialCopyWarning)
-            build_mod.build(src, cfg, str(tmp_path / "shared"), workers=1, progress=False, log=lambda s: None)
+            build_mod.build(src, cfg, str(beside(tmp_path, "shared")), workers=1, progress=False, log=lambda s: None)
             shared_calls, calls["n"] = calls["n"], 0
             build_mod.build(NoSharing(root=str(tmp_path), split="official", augment=True), cfg,
-                            str(tmp_path / "unshared"), workers=1, progress=False, log=lambda s: None)
+                            str(beside(tmp_path, "unshared")), workers=1, progress=False, log=lambda s: None)
     finally:
         build_sample.detect_faces = real_detect
     assert shared_calls == 3 and calls["n"] == 10  # 3 photos vs 8 train variants + 2 test photos
-    a = (tmp_path / "shared" / "shards" / "shard-00000.h5").read_bytes()
-    b = (tmp_path / "unshared" / "shards" / "shard-00000.h5").read_bytes()
+    a = (beside(tmp_path, "shared") / "shards" / "shard-00000.h5").read_bytes()
+    b = (beside(tmp_path, "unshared") / "shards" / "shard-00000.h5").read_bytes()
     assert a == b
