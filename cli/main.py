@@ -57,9 +57,11 @@ main.add_command(masks_cmd.masks)
 main.add_command(degrade_cmd.degrade)
 bench.add_command(masks_cmd.bench_masks, "masks")
 bench.add_command(model_cmd.bench_model, "model")
+bench.add_command(model_cmd.bench_gpu, "gpu")
 main.add_command(train_cmd.train_ref, "train-ref")
 main.add_command(train_cmd.validate, "validate")
 main.add_command(train_cmd.hallucinate, "hallucinate")
+main.add_command(train_cmd.export_weights, "export-weights")
 add_verbosity(main)  # last: every command registered above gets -q / -v
 
 def run(argv=None) -> None:

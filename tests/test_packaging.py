@@ -33,6 +33,21 @@ def test_no_folder_under_occface_lacks_an_init():
             assert "__init__.py" in filenames, f"{dirpath} holds modules but no __init__.py"
 
 
+def test_bundled_weights_are_package_data():
+    """Every file in occface/model/weights matches a package_data pattern of occface.model, so
+    a non-editable install ships the reference weights and their cards."""
+    import fnmatch
+
+    cfg = configparser.ConfigParser()
+    cfg.read(os.path.join(ROOT, "setup.cfg"))
+    patterns = [p.strip() for p in cfg["options.package_data"]["occface.model"].split(",") if p.strip()]
+    folder = os.path.join(ROOT, "occface", "model", "weights")
+    files = sorted(os.listdir(folder))
+    assert any(f.endswith(".pt") for f in files) and any(f.endswith(".json") for f in files)
+    for f in files:
+        assert any(fnmatch.fnmatch(f"weights/{f}", p) for p in patterns), f
+
+
 def test_ci_runs_the_readme_test_command_verbatim():
     import re
 

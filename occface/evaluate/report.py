@@ -56,6 +56,12 @@ def conventions(cfg: ValidateConfig) -> dict:
                      f"{cfg.telea_radius_lr:g} px at LR / {cfg.telea_radius_hr:g} px at HR, LR holes = "
                      f"pixels with > {cfg.lr_hole_threshold:g} of their resampling weight on the mask, "
                      "HR holes = their 8x8 cells",
+        "blocks": "each UI-block's uint8 output, blocks 1-2 upsampled to 128 with OpenCV INTER_CUBIC, "
+                  "scored like the main table",
+        "prior_nme": "landmarks = argmax of each predicted heatmap, mapped to the 128 frame "
+                     "((u + 0.5) * 128 / S - 0.5), vs the build's landmarks; mean point error / "
+                     "inter-ocular distance (outer eye corners 36, 45) x 100; baseline = the mean "
+                     "landmarks of the build's train split taken as every face's prediction",
     }
 
 
@@ -116,7 +122,11 @@ def markdown(report: dict) -> str:
         lines.append(f"- checkpoint: `{ck['path']}` (step {ck['step']}, stage {ck['stage']})")
     for k, v in report["conventions"].items():
         lines.append(f"- {k}: {v}")
+    for w in report.get("warnings") or []:
+        lines.append(f"- **warning**: {w}")
     lines += ["", table_markdown(report), ""]
+    if report.get("blocks"):
+        lines += [blocks_markdown(report), ""]
     label = {MODEL: "model"}
     for gname, table in report["breakdowns"].items():
         methods = report["methods"]
@@ -133,6 +143,23 @@ def markdown(report: dict) -> str:
                      f"{s['batch_size']} on {s['device']} (amp {s['amp']}).")
         lines.append("")
     return "\n".join(lines)
+
+
+def blocks_markdown(report: dict) -> str:
+    """The model's per-block table: each block's image (bicubic to 128) and the NME x100 of
+    the landmarks decoded from its heatmaps, with the learned estimator and the mean shape."""
+    prior = report.get("prior") or {}
+    nme = {r["block"]: r["nme"] for r in prior.get("blocks", [])}
+    rows = ["## By UI-block (image bicubic-upsampled to 128; landmarks = argmax of the block's heatmaps)", "",
+            "| block | output | PSNR (dB) | SSIM | landmark NME x100 |", "| --- | ---: | ---: | ---: | ---: |"]
+    for r in report["blocks"]:
+        rows.append(f"| block {r['block']} | {r['side']} px | {_fmt(r['psnr'], 2)} | {_fmt(r['ssim'], 3)} | "
+                    f"{_fmt(nme.get(r['block']), 2)} |")
+    if prior.get("estimator"):
+        rows.append(f"| learned prior (16x16 input) | — | — | — | {_fmt(prior['estimator']['nme'], 2)} |")
+    rows.append(f"| mean {prior.get('mean_shape_from', 'train')} shape (baseline) | — | — | — | "
+                f"{_fmt(prior.get('mean_shape_nme'), 2)} |")
+    return "\n".join(rows)
 
 
 def table_markdown(report: dict) -> str:

@@ -8,6 +8,13 @@ For every image of a split this scores, against the clean 128x128 HR ground trut
 * ``bicubic+telea-hr``: bicubic, then Telea inpainting at HR (SR then PA);
 * the model (if a checkpoint is given): block 3's output.
 
+For the model the report also has ``blocks``: PSNR / SSIM of every UI-block's image (blocks 1
+and 2 bicubic-upsampled to 128, :mod:`.blocks`), and ``prior``: the landmark NME x100 of each
+block's predicted heatmaps (argmax, mapped to the 128 frame, against the build's landmarks)
+and of the learned prior estimator, beside the NME of the build's mean training shape.  A
+checkpoint written before its schedule trained block 3 (e.g. ``stage2.pt``) is scored all the
+same, with a warning in the report.
+
 Outputs are quantised to uint8 (what a saved PNG holds) before scoring.  Conventions
 (docs/training.md):
 
@@ -52,14 +59,16 @@ from ..format.atomic import write_bytes_atomic
 from ..format.canonical import to_dict
 from ..format.manifest import load_manifest, manifest_sha256
 from ..runtime import AMP_MODES
+from . import blocks as blocks_mod
 from .baselines import BASELINES, baselines
 from .downstream import face_box, score_one
-from .inference import run_generator
+from .inference import run_generator_with_prior
 from .plots import psnr_by_mask
-from .report import (MODEL, conventions, hole_bucket_label, markdown, square_side_bin, summarise,
+from .report import (MODEL, blocks_markdown, conventions, hole_bucket_label, markdown, square_side_bin, summarise,
                      table_markdown, write_grid, yaw_label)
 
-__all__ = ["ValidateConfig", "validate", "default_out_dir", "table_markdown", "markdown", "BASELINES", "MODEL"]
+__all__ = ["ValidateConfig", "validate", "default_out_dir", "table_markdown", "blocks_markdown", "markdown",
+           "BASELINES", "MODEL"]
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,34 @@ def _read_meta(reader) -> dict[str, list]:
     return out
 
 
+def block_report(block_per: dict, shape_from: str) -> dict:
+    """``blocks`` and ``prior`` sections of the report from the per-image lists."""
+    mean = lambda v: float(np.mean(v)) if v else None  # noqa: E731
+    prior = {"mean_shape_nme": mean(block_per["nme_mean_shape"]), "mean_shape_from": shape_from,
+             "blocks": [{"block": k, "nme": mean(block_per.get(f"nme_block{k}"))} for k in (1, 2, 3)]}
+    if block_per.get("nme_estimator"):
+        prior["estimator"] = {"nme": mean(block_per["nme_estimator"])}
+    return {"blocks": [{"block": k, "side": s, "psnr": mean(block_per[f"psnr{k}"]),
+                        "ssim": mean(block_per[f"ssim{k}"])} for k, s in ((1, 32), (2, 64), (3, 128))],
+            "prior": prior}
+
+
+def block_warnings(report: dict, info: dict) -> list[str]:
+    """One line per thing a reader of the model row must know: block 3 not trained yet, or a
+    lower block scoring better than block 3."""
+    out = []
+    steps = ((info.get("config") or {}).get("stage_steps"))
+    trained = blocks_mod.trained_blocks(info.get("step"), steps)
+    if not trained[2]:
+        out.append(f"block 3 has not been trained: the checkpoint is at step {info.get('step')} of stages "
+                   f"{tuple(steps)}, before stage 3; the model row scores an untrained block 3")
+    b = {r["block"]: r["psnr"] for r in report.get("blocks", [])}
+    best = max((k for k in (1, 2) if b.get(k) is not None), key=lambda k: b[k], default=None)
+    if best is not None and b.get(3) is not None and b[best] > b[3]:
+        out.append(f"block {best} (bicubic to 128) scores {b[best]:.2f} dB, more than block 3's {b[3]:.2f} dB")
+    return out
+
+
 def validate(checkpoint: str | None, data: str, out_dir: str, cfg: ValidateConfig = ValidateConfig(),
              *, log: Callable[[str], None] = print, progress: bool | None = None) -> dict:
     """Score the checkpoint's generator (if any) and the baselines on ``cfg.split`` of the
@@ -152,6 +189,10 @@ def validate(checkpoint: str | None, data: str, out_dir: str, cfg: ValidateConfi
     log(f"validating {n} images of split {cfg.split!r} ({data}); methods: {', '.join(methods)}")
 
     per: dict[str, dict[str, list]] = {k: defaultdict(list) for k in ("psnr", "ssim", "nrmse", "identity")}
+    block_per: dict[str, list] = defaultdict(list)   # "psnr1".."ssim3", "nme_block1".., "nme_estimator"
+    shape = shape_from = None
+    if g is not None:
+        shape, shape_from = blocks_mod.reference_shape(data, cfg.split)
     groups = defaultdict(list)  # breakdown name -> label per image
     model_seconds, model_images = 0.0, 0
     grid_rows: list[list[np.ndarray]] = []
@@ -186,13 +227,24 @@ def validate(checkpoint: str | None, data: str, out_dir: str, cfg: ValidateConfi
                 if dev.type == "cuda":
                     torch.cuda.synchronize(dev)
                 t0 = time.perf_counter()
-                blocks_out = run_generator(g, lr, device=cfg.device, amp=cfg.amp,
-                                           channels_last=cfg.channels_last, heatmaps=hm)
+                res = run_generator_with_prior(g, lr, device=cfg.device, amp=cfg.amp,
+                                               channels_last=cfg.channels_last, heatmaps=hm)
                 dt = time.perf_counter() - t0
                 if start > 0 or n <= cfg.batch_size:  # the first of several batches warms up
                     model_seconds += dt
                     model_images += len(idx)
+                blocks_out = res.images
                 outs[MODEL] = blocks_out[2]
+                for k, sc in enumerate(blocks_mod.image_scores(blocks_out, hr, y_channel=cfg.y_channel,
+                                                               crop=cfg.crop)):
+                    block_per[f"psnr{k + 1}"] += sc["psnr"]
+                    block_per[f"ssim{k + 1}"] += sc["ssim"]
+                lm = np.asarray(b["landmarks"], np.float64)
+                for name, v in blocks_mod.prior_scores(res.points, g.config.heatmap_groupings, lm,
+                                                       res.prior).items():
+                    if v is not None:
+                        block_per[f"nme_{name}"] += v
+                block_per["nme_mean_shape"] += blocks_mod.mean_shape_scores(shape, lm)
             gt_t = torch.from_numpy(np.ascontiguousarray(hr.transpose(0, 3, 1, 2)))
             for name in methods:
                 x = torch.from_numpy(np.ascontiguousarray(outs[name].transpose(0, 3, 1, 2)))
@@ -237,9 +289,13 @@ def validate(checkpoint: str | None, data: str, out_dir: str, cfg: ValidateConfi
                       "manifest_sha256": manifest_sha256(data), "resize_rule": rule}
     report["checkpoint"] = None if info is None else {
         k: info[k] for k in ("path", "step", "stage", "manifest_sha256")}
+    report["warnings"] = []
     if info is not None:
         report["checkpoint"]["trained_on_same_build"] = (
             info["manifest_sha256"] == report["data"]["manifest_sha256"])
+        report["checkpoint"]["ema"] = info.get("ema", False)
+        report.update(block_report(block_per, shape_from))
+        report["warnings"] += block_warnings(report, info)
     report["per_image"]["key"] = [reader.key(i) for i in range(n)]
     report["grid_rows"] = [{"key": k, "mask_kind": m, "hole_ratio": r} for k, m, r in grid_info]
     report["config"] = to_dict(cfg)

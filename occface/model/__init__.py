@@ -16,19 +16,20 @@ from .attention import (CrossModalAttention, cosine_attention, cosine_attention_
 from .config import BLOCK_INPUT_SIZES, BLOCK_OUTPUT_SIZES, HR_SIZE, LR_SIZE, ProUIGANConfig
 from .discriminators import GlobalDiscriminator, LocalDiscriminator, central_crop
 from .generator import GeneratorOutput, PriorEstimator, ProUIGenerator, UIBlock
-from .losses import (LossWeights, ProUIGANLoss, adversarial_d_loss, adversarial_g_loss,
+from .losses import (VARIANTS, LossWeights, ProUIGANLoss, adversarial_d_loss, adversarial_g_loss,
                      gram_matrix, heatmap_loss, heatmap_pyramid, image_pyramid, mse_loss,
                      style_loss)
-from .vgg import (VGG, VGGFeatures, VGGWeightsMissing, imagenet_normalise, load_vgg,
-                  load_vgg_state_dict, vgg_sources_from_env)
+from .vgg import (VGG, VGG_FILES, VGG_SHA256_PREFIXES, VGGFeatures, VGGWeightsCorrupt,
+                  VGGWeightsMissing, download_vgg, imagenet_normalise, load_vgg, load_vgg_state_dict)
 
 __all__ = [
     "BLOCK_INPUT_SIZES", "BLOCK_OUTPUT_SIZES", "CrossModalAttention", "GeneratorOutput",
     "GlobalDiscriminator", "HR_SIZE", "LR_SIZE", "LocalDiscriminator",
     "LossWeights", "PriorEstimator", "ProUIGANConfig", "ProUIGANLoss", "ProUIGenerator",
-    "UIBlock", "VGG", "VGGFeatures", "VGGWeightsMissing", "adversarial_d_loss",
+    "UIBlock", "VARIANTS", "VGG", "VGG_FILES", "VGG_SHA256_PREFIXES", "VGGFeatures",
+    "VGGWeightsCorrupt", "VGGWeightsMissing", "adversarial_d_loss", "download_vgg",
     "adversarial_g_loss", "central_crop", "cosine_attention", "cosine_attention_naive",
     "gram_matrix", "heatmap_loss", "heatmap_pyramid", "image_pyramid", "imagenet_normalise",
     "load_vgg", "load_vgg_state_dict", "mse_loss", "softmax_attention",
-    "softmax_attention_naive", "style_loss", "vgg_sources_from_env",
+    "softmax_attention_naive", "style_loss",
 ]

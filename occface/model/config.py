@@ -83,6 +83,23 @@ class ProUIGANConfig:
     #: Width and residual-block count of the learned prior estimator.
     prior_width: int = 64
     prior_res_blocks: int = 2
+    #: Stop-gradients that keep the image losses out of the landmark estimators.
+    #: ``detach_prior``: the learned prior's heatmaps enter block 1 detached, so
+    #: the prior estimator is trained by its L_h alone, like the paper's frozen,
+    #: landmark-trained FAN.  ``detach_heatmaps``: block k's predicted heatmaps
+    #: enter block k+1 detached, so each heatmap head is trained by its L_h
+    #: alone.  Off by default: with the normalised L_h and the templates below,
+    #: letting the image losses reach the heads gave the same landmark NME and
+    #: a higher PSNR in a measured run (docs/model_card.md, "The landmark prior").
+    detach_prior: bool = False
+    detach_heatmaps: bool = False
+    #: Every heatmap head (each block's and the learned prior's) adds a learned
+    #: per-landmark, per-pixel template (C, S, S) to its convolution: the
+    #: landmark-position prior of aligned faces.  The trainer initialises the
+    #: templates to the mean ground-truth heatmap of the training faces, so
+    #: the decoded landmarks start at the mean shape and the convolutions learn
+    #: each face's deviation from it.  Not in the paper (its FAN is pre-trained).
+    heatmap_template: bool = True
     #: Channels of the stride-2 convolutions of Global-D (whole 128x128 face)
     #: and Local-D (central crop).  Paper: not stated.
     global_d_widths: tuple[int, ...] = (64, 128, 256, 512)

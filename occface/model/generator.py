@@ -19,9 +19,12 @@ Conventions
   Blocks 2 and 3 take the previous block's heatmaps, upsampled x2
   (bilinear), as their landmark input: the geometry prior is refined block
   by block, as the paper's progressive strategy describes.
+  With ``config.detach_prior`` / ``config.detach_heatmaps`` the learned
+  prior and each block's heatmaps are passed on detached, so only L_h trains
+  the landmark estimators (the returned tensors keep their gradients for L_h).
 
 Each UI-block: F_C = ReLU(conv3x3(image)); F_L = ReLU(conv3x3(heatmaps));
-(F_P, F_A) = CM-AM(F_C, F_L); heatmaps = conv3x3(F_P);
+(F_P, F_A) = CM-AM(F_C, F_L); heatmaps = conv3x3(F_P) (+ the learned template);
 F_out = H_res(H_up(concat(F_P, F_A))) (Eq. 3); image = tanh(conv3x3(F_out)).
 """
 
@@ -34,7 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import CrossModalAttention, conv3x3
-from .config import LR_SIZE, ProUIGANConfig
+from .config import BLOCK_INPUT_SIZES, LR_SIZE, ProUIGANConfig
 
 
 class ResBlock(nn.Module):
@@ -71,6 +74,21 @@ class TUM(nn.Module):
         return self.res(self.up(x))
 
 
+class HeatmapHead(nn.Module):
+    """Features (B, width, S, S) -> heatmaps (B, channels, S, S): a 3x3 convolution, plus a
+    learned (channels, S, S) template when ``template`` (``ProUIGANConfig.heatmap_template``),
+    zero until :meth:`ProUIGenerator.init_templates` sets it."""
+
+    def __init__(self, width: int, channels: int, side: int, template: bool = True):
+        super().__init__()
+        self.conv = conv3x3(width, channels)
+        self.template = nn.Parameter(torch.zeros(channels, side, side)) if template else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.conv(x)
+        return h if self.template is None else h + self.template.to(h.dtype)
+
+
 class UIBlock(nn.Module):
     """One upsampling-and-inpainting block: CM-AM then TUM, 2x upscaling.
 
@@ -80,7 +98,7 @@ class UIBlock(nn.Module):
     """
 
     def __init__(self, width: int, n_res: int, heatmaps_in: int, heatmaps_out: int,
-                 config: ProUIGANConfig, attention: bool = True):
+                 config: ProUIGANConfig, attention: bool = True, side: int = LR_SIZE):
         super().__init__()
         self.encode_face = nn.Sequential(conv3x3(3, width), nn.ReLU(inplace=True))
         if attention:
@@ -90,7 +108,7 @@ class UIBlock(nn.Module):
                                             config.cosine_scale)
         else:
             self.encode_landmarks = self.cmam = None
-        self.heatmap_head = conv3x3(width, heatmaps_out)
+        self.heatmap_head = HeatmapHead(width, heatmaps_out, side, config.heatmap_template)
         self.tum = TUM(2 * width if attention else width, width, n_res, config.upsample)
         self.to_image = conv3x3(width, 3)
 
@@ -107,11 +125,11 @@ class PriorEstimator(nn.Module):
     """Learned stand-in for FAN on the occluded 16x16 input: a conv stem,
     residual blocks and a 3x3 head giving (B, channels, 16, 16) heatmaps."""
 
-    def __init__(self, channels: int, width: int = 64, n_res: int = 2):
+    def __init__(self, channels: int, width: int = 64, n_res: int = 2, template: bool = True):
         super().__init__()
         self.net = nn.Sequential(conv3x3(3, width), nn.ReLU(inplace=True),
                                  *(ResBlock(width) for _ in range(n_res)),
-                                 conv3x3(width, channels))
+                                 HeatmapHead(width, channels, LR_SIZE, template))
 
     def forward(self, lr: torch.Tensor) -> torch.Tensor:
         return self.net(lr)
@@ -135,13 +153,28 @@ class ProUIGenerator(nn.Module):
         super().__init__()
         self.config = config = config or ProUIGANConfig()
         hm = config.heatmap_channels
-        self.prior = (PriorEstimator(hm[0], config.prior_width, config.prior_res_blocks)
+        self.prior = (PriorEstimator(hm[0], config.prior_width, config.prior_res_blocks,
+                                     config.heatmap_template)
                       if config.landmark_input == "learned" else None)
         self.blocks = nn.ModuleList(
             UIBlock(config.widths[i], config.res_blocks[i],
                     hm[0] if i == 0 else hm[i - 1], hm[i], config,
-                    attention=not (i == 0 and config.landmark_input == "none"))
+                    attention=not (i == 0 and config.landmark_input == "none"),
+                    side=BLOCK_INPUT_SIZES[i])
             for i in range(3))
+
+    @torch.no_grad()
+    def init_templates(self, mean_heatmaps) -> None:
+        """Set every heatmap head's template (``config.heatmap_template``) to the mean
+        ground-truth heatmaps of the training faces: ``mean_heatmaps`` per block,
+        (L1, 16, 16), (L2, 32, 32), (L3, 64, 64); the learned prior takes block 1's."""
+        if not self.config.heatmap_template:
+            return
+        heads = [b.heatmap_head for b in self.blocks]
+        for head, mean in zip(heads, mean_heatmaps):
+            head.template.copy_(mean)
+        if self.prior is not None:
+            self.prior.net[-1].template.copy_(mean_heatmaps[0])
 
     def forward(self, lr: torch.Tensor, heatmaps: torch.Tensor | None = None,
                 blocks: int = 3) -> GeneratorOutput:
@@ -156,7 +189,8 @@ class ProUIGenerator(nn.Module):
         mode = self.config.landmark_input
         prior = None
         if mode == "learned":
-            prior = landmarks = self.prior(lr)
+            prior = self.prior(lr)
+            landmarks = prior.detach() if self.config.detach_prior else prior
         elif mode == "gt":
             if heatmaps is None:
                 raise ValueError('landmark_input="gt" needs ground-truth heatmaps (B, L1, 16, 16)')
@@ -167,7 +201,8 @@ class ProUIGenerator(nn.Module):
         image = lr
         for i, block in enumerate(self.blocks[:blocks]):
             if i:
-                landmarks = F.interpolate(maps[-1], scale_factor=2, mode="bilinear",
+                prev = maps[-1].detach() if self.config.detach_heatmaps else maps[-1]
+                landmarks = F.interpolate(prev, scale_factor=2, mode="bilinear",
                                           align_corners=False)
             image, hm = block(image, landmarks)
             images.append(image)

@@ -15,11 +15,18 @@ Terms
   block's side (128x128 HR downsampled with antialiased bilinear to 32, 64).
 * L_f: squared error between VGG-19 relu3_2 features.
 * L_h: squared error between predicted and ground-truth heatmaps at the
-  block's input side (16, 32, 64), averaged over landmarks (Eq. 6).
+  block's input side (16, 32, 64), averaged over landmarks (Eq. 6).  By
+  default (``LossWeights.heatmap_norm="target"``) it is divided by the
+  targets' energy, so an all-zero prediction scores exactly 1 at every block,
+  and weighted by ``LossWeights.heatmap`` (docs/model_card.md has the runs
+  behind both).  ``block{k}/heatmap_zero`` logs that all-zero baseline.
 * L_style: L1 between Gram matrices of VGG-16 pool1, pool2, pool3, each
   Gram normalised by K_n = 1/(C·H·W) (Eq. 7), summed over the three layers.
 * L_adv: generator side of the log-loss GAN, -log D(fake) (Eqs. 10, 11), or
   least squares (D(fake) - 1)^2 as an option.  Discriminator side: Eqs. 8, 9.
+
+Table III's loss sets are :data:`VARIANTS` (``LossWeights.preset``).  Every
+term is computed in float32, whatever precision the forward passes ran in.
 
 Reduction (``LossWeights.reduction``): "mean" (default) averages every
 squared/absolute error over its elements, as the name L_mse says; "sum"
@@ -48,34 +55,113 @@ from .vgg import (FEATURE_TAPS, STYLE_TAPS, VGGFeatures, imagenet_normalise, loa
 
 ADVERSARIAL_KINDS = ("log", "lsgan")
 REDUCTIONS = ("mean", "sum")
+HEATMAP_NORMS = ("target", "none")
+
+#: The loss sets of the paper's Table III, as field overrides of :class:`LossWeights`.
+#: lg-minus: L_mse + L_h; lg-plus: + L_f on blocks 2 and 3; lg-star: + L_f on every
+#: block; lg-dagger: + L_style + L_adv^l; full: + L_adv^g (Eqs. 12-15).
+VARIANTS: dict[str, dict] = {
+    "lg-minus": dict(feature_blocks=(), style=False, local_adversarial=False,
+                     global_adversarial=False),
+    "lg-plus": dict(feature_blocks=(2, 3), style=False, local_adversarial=False,
+                    global_adversarial=False),
+    "lg-star": dict(feature_blocks=(1, 2, 3), style=False, local_adversarial=False,
+                    global_adversarial=False),
+    "lg-dagger": dict(feature_blocks=(1, 2, 3), style=True, local_adversarial=True,
+                      global_adversarial=False),
+    "full": dict(feature_blocks=(1, 2, 3), style=True, local_adversarial=True,
+                 global_adversarial=True),
+}
 
 
 @dataclass(frozen=True)
 class LossWeights:
-    """Weights of Eqs. 12-14 (paper values) and the loss conventions."""
+    """Weights of Eqs. 12-14 (paper values), which terms are on, and the loss conventions.
 
-    alpha: float = 0.01    # L_f, every block
+    ``variant`` names the Table III loss set the term switches came from
+    (:meth:`preset`); it is recorded with the weights in every checkpoint.
+    """
+
+    alpha: float = 0.01    # L_f, every block listed in feature_blocks
     psi: float = 0.01      # adversarial terms (block 1 local; block 3 local + global)
     gamma_a: float = 10.0  # L_style, block 1
     gamma_b: float = 10.0  # L_style, block 2
     gamma_c: float = 1.0   # L_style, block 3
+    #: Weight of every block's L_h (the paper: 1).
+    heatmap: float = 1.0
     #: L_h on the learned prior estimator's output, added to L_net1.  Not in
     #: the paper (its FAN is pre-trained and frozen); only used with
     #: landmark_input="learned".
     prior: float = 1.0
+    #: "target": L_h = sum of squared errors / sum of squared targets over the
+    #: batch's heatmaps, so predicting all zeros scores exactly 1 at every
+    #: block whatever the side and sigma (sparse sigma=1 targets make the plain
+    #: element mean 1-10 % of L_mse, too small to train the heads).  "none":
+    #: Eq. 6 reduced by ``reduction``.
+    heatmap_norm: str = "target"
+    #: Blocks (1-3) whose L_net has the feature term alpha * L_f.
+    feature_blocks: tuple[int, ...] = (1, 2, 3)
+    #: Style term gamma * L_style on every block.
+    style: bool = True
+    #: psi * L_adv^l (blocks 1 and 3, Local-D) and psi * L_adv^g (block 3, Global-D).
+    local_adversarial: bool = True
+    global_adversarial: bool = True
     #: "log": the paper's log-loss GAN; "lsgan": least squares (public code).
     adversarial: str = "log"
     reduction: str = "mean"
+    variant: str = "full"
 
     def __post_init__(self) -> None:
         if self.adversarial not in ADVERSARIAL_KINDS:
             raise ValueError(f"adversarial must be one of {ADVERSARIAL_KINDS}")
         if self.reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be one of {REDUCTIONS}")
+        if self.heatmap_norm not in HEATMAP_NORMS:
+            raise ValueError(f"heatmap_norm must be one of {HEATMAP_NORMS}")
+        object.__setattr__(self, "feature_blocks", tuple(int(b) for b in self.feature_blocks))
+        if any(b not in (1, 2, 3) for b in self.feature_blocks):
+            raise ValueError(f"feature_blocks must be blocks 1-3, got {self.feature_blocks!r}")
+        if self.variant not in VARIANTS and self.variant != "custom":
+            raise ValueError(f"variant must be one of {tuple(VARIANTS)} or 'custom'")
+        weights = (self.alpha, self.psi, self.gamma_a, self.gamma_b, self.gamma_c,
+                   self.heatmap, self.prior)
+        if any(not w >= 0 for w in weights):
+            raise ValueError(f"loss weights must be >= 0, got {weights}")
+
+    @classmethod
+    def preset(cls, variant: str = "full", **overrides) -> "LossWeights":
+        """The Table III loss set ``variant`` (``VARIANTS``) with the paper's weights,
+        then ``overrides`` (weights, reduction, adversarial kind ...)."""
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown variant {variant!r}; known: {', '.join(VARIANTS)}")
+        return cls(**{**VARIANTS[variant], "variant": variant, **overrides})
 
     @property
     def gammas(self) -> tuple[float, float, float]:
         return self.gamma_a, self.gamma_b, self.gamma_c
+
+    @property
+    def uses_vgg19(self) -> bool:
+        """L_f is on somewhere (needs VGG-19)."""
+        return bool(self.feature_blocks) and self.alpha > 0
+
+    @property
+    def uses_vgg16(self) -> bool:
+        """L_style is on somewhere (needs VGG-16)."""
+        return self.style and any(g > 0 for g in self.gammas)
+
+    @property
+    def uses_local_d(self) -> bool:
+        return self.local_adversarial and self.psi > 0
+
+    @property
+    def uses_global_d(self) -> bool:
+        return self.global_adversarial and self.psi > 0
+
+
+def _fp32(device: torch.device):
+    """Autocast off: loss arithmetic in float32 whatever the forward pass ran in."""
+    return torch.autocast(device.type, enabled=False)
 
 
 def _reduce(err: torch.Tensor, reduction: str) -> torch.Tensor:
@@ -84,15 +170,25 @@ def _reduce(err: torch.Tensor, reduction: str) -> torch.Tensor:
 
 
 def mse_loss(x: torch.Tensor, y: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """L_mse / L_f: squared error (Eqs. 4, 5)."""
-    return _reduce((x - y).square(), reduction)
+    """L_mse / L_f: squared error (Eqs. 4, 5), computed in float32."""
+    with _fp32(x.device):
+        return _reduce((x.float() - y.float()).square(), reduction)
 
 
-def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """L_h (Eq. 6) on (B, L, H, W) heatmaps.  "sum": per-heatmap squared L2
-    norm, averaged over landmarks and batch; "mean": also over pixels."""
-    err = (pred - target.to(pred.dtype)).square()
-    return err.mean() if reduction == "mean" else err.sum(dim=(2, 3)).mean()
+def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean",
+                 norm: str = "none") -> torch.Tensor:
+    """L_h (Eq. 6) on (B, L, H, W) heatmaps, in float32.
+
+    ``norm="target"``: sum of squared errors over the batch / sum of squared
+    targets, so an all-zero prediction gives exactly 1 (``reduction`` unused).
+    ``norm="none"``: "sum" is the per-heatmap squared L2 norm averaged over
+    landmarks and batch; "mean" also averages over pixels."""
+    with _fp32(pred.device):
+        p, t = pred.float(), target.float()
+        err = (p - t).square()
+        if norm == "target":
+            return err.sum() / t.square().sum().clamp_min(1e-12)
+        return err.mean() if reduction == "mean" else err.sum(dim=(2, 3)).mean()
 
 
 def gram_matrix(f: torch.Tensor) -> torch.Tensor:
@@ -108,25 +204,30 @@ def style_loss(feats: dict[str, torch.Tensor], target_feats: dict[str, torch.Ten
     """L_style (Eq. 7): L1 between Gram matrices, summed over the taps."""
     total = 0.0
     for name, f in feats.items():
-        total = total + _reduce((gram_matrix(f) - gram_matrix(target_feats[name])).abs(),
-                                reduction)
+        with _fp32(f.device):
+            total = total + _reduce((gram_matrix(f) - gram_matrix(target_feats[name])).abs(),
+                                    reduction)
     return total
 
 
 def adversarial_g_loss(fake_logits: torch.Tensor, kind: str = "log") -> torch.Tensor:
-    """Generator side: -log σ(D(fake)) (Eqs. 10, 11) or (D(fake) - 1)^2."""
-    if kind == "log":
-        return F.softplus(-fake_logits).mean()
-    return (fake_logits - 1).square().mean()
+    """Generator side: -log σ(D(fake)) (Eqs. 10, 11) or (D(fake) - 1)^2, in float32."""
+    with _fp32(fake_logits.device):
+        fake = fake_logits.float()
+        if kind == "log":
+            return F.softplus(-fake).mean()
+        return (fake - 1).square().mean()
 
 
 def adversarial_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor,
                        kind: str = "log") -> torch.Tensor:
     """Discriminator side: -[log σ(D(real)) + log(1 - σ(D(fake)))]
-    (Eqs. 8, 9) or (D(real) - 1)^2 + D(fake)^2."""
-    if kind == "log":
-        return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
-    return (real_logits - 1).square().mean() + fake_logits.square().mean()
+    (Eqs. 8, 9) or (D(real) - 1)^2 + D(fake)^2, in float32."""
+    with _fp32(real_logits.device):
+        real, fake = real_logits.float(), fake_logits.float()
+        if kind == "log":
+            return F.softplus(-real).mean() + F.softplus(fake).mean()
+        return (real - 1).square().mean() + fake.square().mean()
 
 
 def image_pyramid(hr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -162,10 +263,15 @@ def heatmap_pyramid(heatmaps: torch.Tensor, config: ProUIGANConfig | None = None
 class ProUIGANLoss(nn.Module):
     """L_G (Eq. 15) and the discriminator objectives (Eqs. 8, 9).
 
-    ``vgg19`` must tap relu3_2 and ``vgg16`` pool1-3 (see
-    :meth:`from_weights`).  Without them, L_f and L_style can only be
-    dropped explicitly with ``without_vgg=True``; there is no fallback to
-    random VGG weights.
+    ``vgg19`` must tap relu3_2 and ``vgg16`` pool1-3 (see :meth:`from_weights`);
+    each is needed only when the weights use its term (``LossWeights.uses_vgg19``
+    / ``uses_vgg16``).  Without them, L_f and L_style can only be dropped
+    explicitly with ``without_vgg=True``; there is no fallback to random VGG
+    weights.
+
+    Precision: the forward passes (generator, VGG, discriminators) run in
+    whatever autocast context the caller set; every loss term is computed in
+    float32 from float32 copies of their outputs and targets.
     """
 
     def __init__(self, config: ProUIGANConfig | None = None,
@@ -174,39 +280,59 @@ class ProUIGANLoss(nn.Module):
                  without_vgg: bool = False):
         super().__init__()
         self.config = config or ProUIGANConfig()
-        self.weights = weights or LossWeights()
+        self.weights = w = weights or LossWeights()
         if without_vgg:
             vgg19 = vgg16 = None
-        elif vgg19 is None or vgg16 is None:
-            raise ValueError("L_f and L_style need pretrained VGG-19 and VGG-16 "
-                             "(occface.model.load_vgg); pass without_vgg=True to "
-                             "train without them")
-        self.vgg19 = vgg19
-        self.vgg16 = vgg16
+        else:
+            if w.uses_vgg19 and vgg19 is None:
+                raise ValueError("L_f needs a pretrained VGG-19 (occface.model.load_vgg); "
+                                 "pass without_vgg=True to train without it")
+            if w.uses_vgg16 and vgg16 is None:
+                raise ValueError("L_style needs a pretrained VGG-16 (occface.model.load_vgg); "
+                                 "pass without_vgg=True to train without it")
+        self.vgg19 = vgg19 if w.uses_vgg19 else None
+        self.vgg16 = vgg16 if w.uses_vgg16 else None
 
     @classmethod
     def from_weights(cls, config=None, weights=None, *, vgg16: dict | None = None,
                      vgg19: dict | None = None, without_vgg: bool = False) -> "ProUIGANLoss":
-        """Build with VGGs loaded by :func:`load_vgg`; ``vgg16`` / ``vgg19``
-        are its keyword arguments (path=, hub_dir=, allow_download=)."""
+        """Build with the VGGs the weights need, loaded by :func:`load_vgg`; ``vgg16`` /
+        ``vgg19`` are its keyword arguments (path=, hub_dir=, allow_download=)."""
+        weights = weights or LossWeights()
         if without_vgg:
             return cls(config, weights, without_vgg=True)
         return cls(config, weights,
-                   vgg19=load_vgg("vgg19", FEATURE_TAPS, **(vgg19 or {})),
-                   vgg16=load_vgg("vgg16", STYLE_TAPS, **(vgg16 or {})))
+                   vgg19=load_vgg("vgg19", FEATURE_TAPS, **(vgg19 or {})) if weights.uses_vgg19 else None,
+                   vgg16=load_vgg("vgg16", STYLE_TAPS, **(vgg16 or {})) if weights.uses_vgg16 else None)
 
-    def _perceptual(self, image: torch.Tensor, target: torch.Tensor, gamma: float,
+    @property
+    def uses_local_d(self) -> bool:
+        return self.weights.uses_local_d
+
+    @property
+    def uses_global_d(self) -> bool:
+        return self.weights.uses_global_d
+
+    def _perceptual(self, k: int, image: torch.Tensor, target: torch.Tensor,
                     terms: dict, tag: str) -> torch.Tensor:
-        if self.vgg19 is None:
-            return image.new_zeros(())
-        red = self.weights.reduction
+        w, red = self.weights, self.weights.reduction
+        total = image.new_zeros((), dtype=torch.float32)
+        want_f = self.vgg19 is not None and (k + 1) in w.feature_blocks
+        want_s = self.vgg16 is not None and w.gammas[k] > 0
+        if not (want_f or want_s):
+            return total
         x, y = imagenet_normalise(image), imagenet_normalise(target)
-        with torch.no_grad():
-            fy, sy = self.vgg19(y), self.vgg16(y)
-        fx, sx = self.vgg19(x), self.vgg16(x)
-        terms[f"{tag}/feature"] = feat = mse_loss(fx["relu3_2"], fy["relu3_2"], red)
-        terms[f"{tag}/style"] = style = style_loss(sx, sy, red)
-        return self.weights.alpha * feat + gamma * style
+        if want_f:
+            with torch.no_grad():
+                fy = self.vgg19(y)["relu3_2"]
+            terms[f"{tag}/feature"] = feat = mse_loss(self.vgg19(x)["relu3_2"], fy, red)
+            total = total + w.alpha * feat
+        if want_s:
+            with torch.no_grad():
+                sy = self.vgg16(y)
+            terms[f"{tag}/style"] = style = style_loss(self.vgg16(x), sy, red)
+            total = total + w.gammas[k] * style
+        return total
 
     def generator_loss(self, out: GeneratorOutput, hr: torch.Tensor,
                        heatmaps: Sequence[torch.Tensor],
@@ -215,27 +341,34 @@ class ProUIGANLoss(nn.Module):
         """L_G over the blocks present in ``out`` (1, 2 or 3 for staged
         pre-training).  ``hr``: (B, 3, 128, 128) in [-1, 1].  ``heatmaps``:
         ground truth per block, (B, L1, 16, 16), (B, L2, 32, 32),
-        (B, L3, 64, 64).  Adversarial terms are included when the
-        discriminators are given.  Returns (total, {name: detached term})."""
+        (B, L3, 64, 64).  Adversarial terms are included when the weights use
+        them and the discriminators are given.  Returns (total, {name: detached
+        term}); ``block{k}/heatmap_zero`` is L_h of an all-zero prediction (the
+        baseline a learning prior must beat; 1 with ``heatmap_norm="target"``)."""
         w, red, kind = self.weights, self.weights.reduction, self.weights.adversarial
-        targets = image_pyramid(hr)
+        targets = image_pyramid(hr.float())
         terms: dict[str, torch.Tensor] = {}
-        total = hr.new_zeros(())
+        total = hr.new_zeros((), dtype=torch.float32)
         for k, (image, hm) in enumerate(zip(out.images, out.heatmaps)):
             tag = f"block{k + 1}"
-            target = targets[k].to(image.dtype)
+            target = targets[k]
             terms[f"{tag}/mse"] = mse = mse_loss(image, target, red)
-            terms[f"{tag}/heatmap"] = heat = heatmap_loss(hm, heatmaps[k], red)
-            net = mse + heat + self._perceptual(image, target, w.gammas[k], terms, tag)
-            if k in (0, 2) and local_d is not None:
+            terms[f"{tag}/heatmap"] = heat = heatmap_loss(hm, heatmaps[k], red, w.heatmap_norm)
+            with torch.no_grad():
+                terms[f"{tag}/heatmap_zero"] = heatmap_loss(
+                    torch.zeros_like(heatmaps[k], dtype=torch.float32), heatmaps[k], red,
+                    w.heatmap_norm)
+            net = mse + w.heatmap * heat + self._perceptual(k, image, target, terms, tag)
+            if k in (0, 2) and local_d is not None and w.uses_local_d:
                 terms[f"{tag}/adv_local"] = adv = adversarial_g_loss(
                     local_d(central_crop(image, self.config)), kind)
                 net = net + w.psi * adv
-            if k == 2 and global_d is not None:
+            if k == 2 and global_d is not None and w.uses_global_d:
                 terms[f"{tag}/adv_global"] = adv = adversarial_g_loss(global_d(image), kind)
                 net = net + w.psi * adv
             if k == 0 and out.prior is not None:
-                terms["prior/heatmap"] = prior = heatmap_loss(out.prior, heatmaps[0], red)
+                terms["prior/heatmap"] = prior = heatmap_loss(out.prior, heatmaps[0], red,
+                                                              w.heatmap_norm)
                 net = net + w.prior * prior
             terms[f"{tag}/total"] = net
             total = total + net
@@ -247,12 +380,13 @@ class ProUIGANLoss(nn.Module):
                            local_d: nn.Module | None = None,
                            global_d: nn.Module | None = None) -> tuple[torch.Tensor, dict]:
         """L_D^l (Eq. 8) on the central crops of blocks 1 and 3, plus L_D^g
-        (Eq. 9) on block 3; generator outputs are detached."""
-        kind = self.weights.adversarial
-        targets = image_pyramid(hr)
+        (Eq. 9) on block 3; generator outputs are detached.  Only the
+        discriminators the weights use are trained."""
+        kind, w = self.weights.adversarial, self.weights
+        targets = image_pyramid(hr.float())
         terms: dict[str, torch.Tensor] = {}
-        total = hr.new_zeros(())
-        if local_d is not None:
+        total = hr.new_zeros((), dtype=torch.float32)
+        if local_d is not None and w.uses_local_d:
             for k in (0, 2):
                 if k < len(out.images):
                     real = central_crop(targets[k], self.config)
@@ -260,7 +394,7 @@ class ProUIGANLoss(nn.Module):
                     terms[f"block{k + 1}/d_local"] = d = adversarial_d_loss(
                         local_d(real), local_d(fake), kind)
                     total = total + d
-        if global_d is not None and len(out.images) == 3:
+        if global_d is not None and w.uses_global_d and len(out.images) == 3:
             terms["block3/d_global"] = d = adversarial_d_loss(
                 global_d(targets[2]), global_d(out.images[2].detach()), kind)
             total = total + d

@@ -12,11 +12,13 @@ The losses only need a prefix of ``features``; :func:`load_vgg` builds that
 prefix and copies the matching tensors from a full checkpoint.
 
 Weights come only from places the caller names - an explicit file, a
-torch-hub cache directory, or (with ``allow_download=True``) the standard
-URL.  Nothing here reads environment variables; the CLI maps
-``OCCFACE_VGG16`` / ``OCCFACE_VGG19`` / ``OCCFACE_VGG_DIR`` onto these
-arguments via :func:`vgg_sources_from_env`.  When no weights are found a
-:class:`VGGWeightsMissing` error names every option; there is no silent
+torch-hub cache directory (``<hub_dir>/checkpoints/<standard file>``, where
+torchvision users already have them), or, with ``allow_download=True``, the
+standard URL: :func:`download_vgg` fetches the file into that cache and checks
+its SHA-256 against the 8-hex-digit prefix in the published file name (as
+``torch.hub`` does with ``check_hash=True``) before anything is kept.  Nothing
+here reads environment variables or downloads unasked.  When no weights are
+found :class:`VGGWeightsMissing` says where it looked; there is no silent
 fallback to random weights.
 
 Inputs are ImageNet-normalised RGB: ``(x01 - mean) / std`` with x01 in
@@ -25,12 +27,18 @@ Inputs are ImageNet-normalised RGB: ``(x01 - mean) / std`` with x01 in
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
+import shutil
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
+
+from ..errors import OccfaceError
 
 # Channel plans ("M" = 2x2 max-pool): configuration D (16 layers) and E (19).
 VGG_PLANS: dict[str, tuple] = {
@@ -45,9 +53,8 @@ VGG_URLS = {
     "vgg19": "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
 }
 VGG_FILES = {arch: url.rsplit("/", 1)[1] for arch, url in VGG_URLS.items()}
-#: Environment variables the CLI reads (see :func:`vgg_sources_from_env`).
-ENV_FILE = {"vgg16": "OCCFACE_VGG16", "vgg19": "OCCFACE_VGG19"}
-ENV_DIR = "OCCFACE_VGG_DIR"
+#: The published SHA-256 prefixes: the 8 hex digits after the dash in each file name.
+VGG_SHA256_PREFIXES = {arch: name.rsplit("-", 1)[1].split(".")[0] for arch, name in VGG_FILES.items()}
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -127,32 +134,75 @@ def imagenet_normalise(x: torch.Tensor) -> torch.Tensor:
     return ((x + 1) * 0.5 - mean) / std
 
 
-class VGGWeightsMissing(FileNotFoundError):
+class VGGWeightsMissing(OccfaceError, FileNotFoundError):
     """No VGG weights were found at any of the places the caller allowed."""
 
 
+class VGGWeightsCorrupt(OccfaceError, ValueError):
+    """A VGG weight file's SHA-256 does not match its published prefix."""
+
+
 def _missing_message(arch: str, tried: list[str]) -> str:
-    name = VGG_FILES[arch]
-    lines = [f"No {arch} ImageNet weights found (tried: {'; '.join(tried) or 'nothing'}).",
-             "Provide them in one of these ways:",
-             f"  - pass path=... (a state dict with torchvision keys, e.g. {name});",
-             f"  - CLI: set {ENV_FILE[arch]}=/path/to/{name}, or {ENV_DIR}=<dir holding {name}>;",
-             f"  - put {name} in torch hub's cache (<TORCH_HOME or ~/.cache/torch>/hub/checkpoints/)"
-             " and pass hub_dir=torch.hub.get_dir();",
-             f"  - on a networked machine pass allow_download=True to fetch {VGG_URLS[arch]};",
-             "  - or train without L_f and L_style: ProUIGANLoss(..., without_vgg=True)"
-             " (CLI: --no-vgg)."]
-    return "\n".join(lines)
+    return (f"No {arch} ImageNet weights found (tried: {'; '.join(tried) or 'nothing'}); needed: "
+            f"torchvision's {VGG_FILES[arch]} in torch hub's cache (<hub dir>/checkpoints/), a "
+            f"state-dict file with torchvision's keys, or permission to download {VGG_URLS[arch]}; "
+            "the losses without L_f and L_style need no VGG")
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def check_sha256_prefix(path: str | os.PathLike, prefix: str) -> str:
+    """The file's SHA-256 when it starts with ``prefix``; else :class:`VGGWeightsCorrupt`."""
+    digest = sha256_file(path)
+    if not digest.startswith(prefix.lower()):
+        raise VGGWeightsCorrupt(f"{path}: SHA-256 {digest[:16]}... does not start with the published "
+                                f"prefix {prefix}; the file is corrupt or not the published one")
+    return digest
+
+
+def download_vgg(arch: str, hub_dir: str | os.PathLike, *, url: str | None = None,
+                 sha256_prefix: str | None = None) -> Path:
+    """Fetch ``arch``'s published weights into ``hub_dir/checkpoints/<standard file>`` and
+    return that path.  The bytes go to a temporary file beside it; only when their SHA-256
+    starts with the published prefix (``VGG_SHA256_PREFIXES``) is the file renamed into
+    place, so the cache never holds a partial or corrupt file.  ``url`` / ``sha256_prefix``
+    default to the published ones (any URL ``urllib`` opens, e.g. a ``file://`` mirror)."""
+    import urllib.request
+
+    url = url or VGG_URLS[arch]
+    prefix = sha256_prefix or VGG_SHA256_PREFIXES[arch]
+    dst = Path(hub_dir) / "checkpoints" / VGG_FILES[arch]
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dst.parent, prefix=f".{dst.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url) as src:  # noqa: S310 - URL is the caller's
+            shutil.copyfileobj(src, out, 1 << 20)
+        check_sha256_prefix(tmp, prefix)
+        os.replace(tmp, dst)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return dst
 
 
 def load_vgg_state_dict(arch: str, *, path: str | os.PathLike | None = None,
                         hub_dir: str | os.PathLike | None = None,
                         allow_download: bool = False) -> dict[str, torch.Tensor]:
     """Read a torchvision-layout ``arch`` state dict, trying in order:
-    ``path``; ``hub_dir/checkpoints/<standard file>``; the standard URL
-    (only if ``allow_download``, hash-checked, saved into the hub cache).
-    Always ``torch.load(..., weights_only=True)``.  Raises
-    :class:`VGGWeightsMissing` naming every option when nothing is found."""
+    ``path`` (a file, or a directory holding the standard file name);
+    ``hub_dir/checkpoints/<standard file>``; the standard URL (only if
+    ``allow_download``, into ``hub_dir``'s cache, hash-checked by
+    :func:`download_vgg`).  Always ``torch.load(..., weights_only=True)``.
+    Raises :class:`VGGWeightsMissing` saying where it looked when nothing is
+    found, :class:`VGGWeightsCorrupt` when a download fails its hash check."""
     if arch not in VGG_URLS:
         raise ValueError(f"arch must be one of {sorted(VGG_URLS)}, got {arch!r}")
     tried = []
@@ -169,13 +219,14 @@ def load_vgg_state_dict(arch: str, *, path: str | os.PathLike | None = None,
             return torch.load(p, map_location="cpu", weights_only=True)
         tried.append(f"hub cache {p}")
     if allow_download:
-        model_dir = None if hub_dir is None else str(Path(hub_dir) / "checkpoints")
+        if hub_dir is None:
+            raise ValueError("allow_download needs hub_dir: the cache the file is saved into")
         try:
-            return torch.hub.load_state_dict_from_url(
-                VGG_URLS[arch], model_dir=model_dir, map_location="cpu",
-                check_hash=True, weights_only=True)
+            p = download_vgg(arch, hub_dir)
         except OSError as exc:  # no network, DNS failure, HTTP error
             tried.append(f"download {VGG_URLS[arch]} ({exc})")
+        else:
+            return torch.load(p, map_location="cpu", weights_only=True)
     raise VGGWeightsMissing(_missing_message(arch, tried))
 
 
@@ -198,27 +249,3 @@ def load_vgg(arch: str, taps: Mapping[str, int], *, path=None, hub_dir=None,
                          f"missing {missing[:4]}, wrong shape {wrong[:4]}")
     model.load_state_dict({k: state_dict[k] for k in own})
     return model
-
-
-def vgg_sources_from_env(environ: Mapping[str, str]) -> dict[str, dict]:
-    """Keyword arguments of :func:`load_vgg` per architecture, from an
-    environment mapping (the caller passes ``os.environ``; nothing here reads
-    it implicitly):
-
-    * ``path``: ``OCCFACE_VGG16`` / ``OCCFACE_VGG19`` (files), else
-      ``OCCFACE_VGG_DIR`` (a directory holding the standard file names);
-    * ``hub_dir``: torch hub's directory as ``torch.hub.get_dir()`` derives
-      it - ``$TORCH_HOME/hub``, else ``$XDG_CACHE_HOME/torch/hub``, else
-      ``~/.cache/torch/hub``.
-    """
-    torch_home = environ.get("TORCH_HOME") or os.path.join(
-        environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache"), "torch")
-    hub_dir = os.path.join(os.path.expanduser(torch_home), "hub")
-    out: dict[str, dict] = {}
-    for arch, var in ENV_FILE.items():
-        out[arch] = {"hub_dir": hub_dir}
-        if environ.get(var):
-            out[arch]["path"] = environ[var]
-        elif environ.get(ENV_DIR):
-            out[arch]["path"] = os.path.join(environ[ENV_DIR], VGG_FILES[arch])
-    return out

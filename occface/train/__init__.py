@@ -35,17 +35,18 @@ CLI maps torchrun's ``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` / ``MASTER_ADDR``
 """
 
 from ..format.manifest import manifest_sha256
-from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, load_checkpoint, load_generator,
-                         model_config_from_dict, save_checkpoint)
+from .checkpoint import (CHECKPOINT_FORMAT, CHECKPOINT_VERSION, export_generator, load_checkpoint,
+                         load_generator, loss_weights_from_dict, model_config_from_dict, save_checkpoint)
 from .config import AMP_MODES, EXECUTION_FIELDS, STAGE2_TRAINS, ConfigMismatch, NonFiniteLoss, RunExists, TrainConfig
 from .distributed import DistContext, init_distributed
 from .grids import image_grid
 from .inputs import heatmap_note, prepare_batch
 from .loop import train, train_step
-from .schedule import batch_plan, lr_at, stage_bounds, stage_of
+from .schedule import batch_plan, decay_factor, lr_at, stage_bounds, stage_of
 
-__all__ = ["TrainConfig", "train", "train_step", "lr_at", "stage_of", "stage_bounds", "batch_plan",
-           "prepare_batch", "heatmap_note", "image_grid", "save_checkpoint", "load_checkpoint", "load_generator",
-           "model_config_from_dict", "manifest_sha256", "DistContext", "init_distributed", "NonFiniteLoss",
+__all__ = ["TrainConfig", "train", "train_step", "lr_at", "decay_factor", "stage_of", "stage_bounds",
+           "batch_plan", "prepare_batch", "heatmap_note", "image_grid", "save_checkpoint", "load_checkpoint",
+           "load_generator", "model_config_from_dict", "loss_weights_from_dict", "export_generator",
+           "manifest_sha256", "DistContext", "init_distributed", "NonFiniteLoss",
            "ConfigMismatch", "RunExists", "EXECUTION_FIELDS", "AMP_MODES", "STAGE2_TRAINS", "CHECKPOINT_FORMAT",
            "CHECKPOINT_VERSION"]

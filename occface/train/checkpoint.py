@@ -17,7 +17,7 @@ import torch
 
 from ..errors import FormatError
 from ..format.atomic import atomic_path
-from ..model import ProUIGANConfig, ProUIGenerator
+from ..model import LossWeights, ProUIGANConfig, ProUIGenerator
 from .config import EXECUTION_FIELDS, ConfigMismatch
 
 CHECKPOINT_FORMAT = "occface-train-checkpoint"
@@ -57,15 +57,26 @@ def model_config_from_dict(d: dict) -> ProUIGANConfig:
                              for k, v in d.items() if k in names})
 
 
-def load_generator(path: str, device="cpu") -> tuple[ProUIGenerator, dict]:
-    """The generator of a checkpoint (``last.pt``, ``stage{k}.pt`` or the generator-only
-    ``generator.pt``), in eval mode on ``device``, and the checkpoint's metadata (step,
-    stage, config, manifest hash; no tensors)."""
+def loss_weights_from_dict(d: dict) -> LossWeights:
+    """:class:`LossWeights` from its ``to_dict`` form (lists back to tuples)."""
+    names = {f.name for f in dataclasses.fields(LossWeights)}
+    return LossWeights(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items() if k in names})
+
+
+def load_generator(path: str, device="cpu", ema: bool = True) -> tuple[ProUIGenerator, dict]:
+    """The generator of a checkpoint (``last.pt``, ``stage{k}.pt``, the generator-only
+    ``generator.pt`` or the bundled reference weights), in float32 eval mode on ``device``,
+    and the checkpoint's metadata (step, stage, config, manifest hash, whether the weights
+    are the EMA ones; no tensors).  ``ema``: use the EMA weights when the checkpoint keeps
+    them (``generator.pt`` of an EMA run holds only those)."""
     ckpt = load_checkpoint(path)
     g = ProUIGenerator(model_config_from_dict(ckpt["config"]["model"]))
-    g.load_state_dict(ckpt["generator"])
+    use_ema = ema and "generator_ema" in ckpt
+    # load_state_dict copies into the float32 parameters, so fp16 files load as float32
+    g.load_state_dict(ckpt["generator_ema"] if use_ema else ckpt["generator"])
     info = {k: ckpt.get(k) for k in ("step", "stage", "config", "manifest_sha256",
                                      "occface_version", "epoch")}
+    info["ema"] = bool(use_ema or ckpt.get("ema"))
     info["path"] = os.path.abspath(path)
     return g.to(device).eval(), info
 
@@ -84,3 +95,35 @@ def check_resume(ckpt: dict, cfg_dict: dict, sha: str, path: str) -> None:
     if ckpt["manifest_sha256"] != sha:
         raise ConfigMismatch(f"{path} was trained on other data (manifest sha256 "
                              f"{ckpt['manifest_sha256'][:12]}... vs {sha[:12]}...)")
+
+
+def export_generator(src: str, dst: str, *, half: bool = True, ema: bool = True,
+                     card: dict | None = None) -> dict:
+    """Write the generator of checkpoint ``src`` as a generator-only checkpoint ``dst``
+    (float16 tensors with ``half``; the EMA weights when ``src`` keeps them and ``ema``) and
+    its card ``dst`` with ``.json`` for ``.pt``: ``card``'s fields plus the file's SHA-256 and
+    size, the step, stage, resolved config, data hash and versions.  Both files are written
+    atomically; returns the card."""
+    import hashlib
+
+    from ..format.atomic import write_json_atomic
+
+    ckpt = load_checkpoint(src)
+    use_ema = ema and "generator_ema" in ckpt
+    weights = ckpt["generator_ema"] if use_ema else ckpt["generator"]
+    if half:
+        weights = {k: v.half() if v.is_floating_point() else v for k, v in weights.items()}
+    keep = ("step", "stage", "epoch", "config", "manifest_sha256", "occface_version", "torch_version")
+    state = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION,
+             **{k: ckpt.get(k) for k in keep}, "generator": weights,
+             "ema": bool(use_ema or ckpt.get("ema")), "dtype": "float16" if half else "float32"}
+    save_checkpoint(dst, state)
+    h = hashlib.sha256()
+    with open(dst, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    meta = {**(card or {}), "file": os.path.basename(dst), "sha256": h.hexdigest(),
+            "bytes": os.path.getsize(dst), "dtype": state["dtype"], "ema": state["ema"],
+            **{k: ckpt.get(k) for k in keep}}
+    write_json_atomic(os.path.splitext(dst)[0] + ".json", meta)
+    return meta

@@ -36,10 +36,11 @@ ROW_NAMES = (("input", "occluded LR 16 px", "(x8 nearest)"), ("block 1", "32 px 
              ("block 3", "128 px output"), ("ground truth", "clean HR 128 px"))
 
 
-def labelled_grid(rows: list[torch.Tensor], step: int, stage: int, keys: list[str] | None = None) -> np.ndarray:
+def labelled_grid(rows: list[torch.Tensor], step: int, stage: int, keys: list[str] | None = None,
+                  note: str = "") -> np.ndarray:
     """The training picture as (H, W, 3) uint8 RGB: one row per stage of the generator (named at
     the left), one column per face (headed by its key), block 3 captioned with its PSNR, the step
-    and stage in the title."""
+    and stage (and ``note``, e.g. which faces and weights) in the title."""
     from .. import pictures
     from ..metrics import psnr
 
@@ -51,7 +52,7 @@ def labelled_grid(rows: list[torch.Tensor], step: int, stage: int, keys: list[st
     captions = [[""] * n for _ in u8]
     captions[3] = [f"{v:.2f} dB" for v in p]
     columns = [k.split(":", 1)[-1] for k in keys] if keys else [f"face {j + 1}" for j in range(n)]
-    title = f"step {step} (stage {stage}): input, UI-blocks 1-3 and ground truth"
+    title = f"step {step} (stage {stage}): input, UI-blocks 1-3 and ground truth{note}"
     footer = "Captions: PSNR of block 3 against the ground truth (dB, RGB 0-255). Smaller outputs enlarged (nearest)."
     return pictures.grid(cells, columns=columns, row_labels=[list(r) for r in ROW_NAMES], captions=captions,
                          title=title, footer=footer, gap=4, label_width=120)
@@ -59,8 +60,10 @@ def labelled_grid(rows: list[torch.Tensor], step: int, stage: int, keys: list[st
 
 @torch.no_grad()
 def log_images(writer, out_dir: str, g: ProUIGenerator, batch: dict, cfg: TrainConfig,
-               device: torch.device, step: int, sigma: float) -> None:
-    """TensorBoard picture (and grids/step-N.png): input LR, blocks 1-3, ground truth, labelled."""
+               device: torch.device, step: int, sigma: float, faces: str = "test",
+               weights: str = "") -> None:
+    """TensorBoard picture (and grids/step-N.png): input LR, blocks 1-3, ground truth, labelled;
+    ``faces`` (test / training) and ``weights`` (e.g. ", EMA weights") go into the title."""
     from .. import pictures
     from ..metrics import psnr
     from .schedule import stage_of
@@ -72,7 +75,8 @@ def log_images(writer, out_dir: str, g: ProUIGenerator, batch: dict, cfg: TrainC
         out = g(lr, hms[0], blocks=3)
     g.train(was_training)
     keys = batch.get("key") if isinstance(batch.get("key"), list) else None
-    pic = labelled_grid([lr, *out.images, hr], step, stage_of(max(step - 1, 0), cfg), keys)
+    pic = labelled_grid([lr, *out.images, hr], step, stage_of(max(step - 1, 0), cfg), keys,
+                        f"; {faces} faces{weights}")
     writer.add_image("grid/input_block1_block2_block3_gt", torch.from_numpy(pic).permute(2, 0, 1), step)
     to255 = lambda t: ((t.float().clamp(-1, 1) + 1) * 127.5).round().cpu()  # noqa: E731
     writer.add_scalar("grid/psnr_block3", float(psnr(to255(out.images[2]), to255(hr)).mean()), step)

@@ -47,16 +47,41 @@ def prepare_batch(batch: dict, cfg: TrainConfig, device: torch.device, sigma: fl
     return lr, hr, hms
 
 
+def mean_heatmaps(data, cfg: TrainConfig, sigma: float, n: int = 2048) -> list[torch.Tensor]:
+    """The mean ground-truth heatmaps of (up to) ``n`` training faces of ``data``, evenly spaced
+    over the train split in dataset order, per block: (L1, 16, 16), (L2, 32, 32), (L3, 64, 64),
+    float32 (the heatmap templates' initial value).  A pure function of the data."""
+    import numpy as np
+
+    from ..evaluate.blocks import split_landmarks
+
+    lm = split_landmarks(data, "train")
+    if not len(lm):
+        raise ValueError("no training faces to take the mean heatmaps from")
+    lm = torch.from_numpy(np.ascontiguousarray(lm[np.linspace(0, len(lm) - 1, min(n, len(lm))).round().astype(int)]))
+    out = []
+    for spec in cfg.model.heatmap_specs:
+        grouping, side = heatmaps_mod.parse_spec(spec)
+        total = torch.zeros(heatmaps_mod.channels(grouping), side, side)
+        for chunk in lm.split(256):
+            total += heatmaps_mod.render_torch(chunk, grouping, side, sigma).sum(0)
+        out.append(total / len(lm))
+    return out
+
+
 class _PlannedBatches(torch.utils.data.Dataset):
     """DataLoader view: item ``(epoch, position, n, indices)`` -> ((epoch, position, n),
     uint8 batch).  The epoch travels with the indices (re-masking draws that epoch's
     masks), so one DataLoader, with one set of workers, streams across epoch boundaries."""
 
-    def __init__(self, reader):
+    def __init__(self, reader, index=None):
         self.reader = reader
+        self.index = index
 
     def __getitem__(self, plan):
         epoch, k, n, idx = plan
+        if self.index is not None:
+            idx = [int(self.index[i]) for i in idx]
         return (epoch, k, n), as_torch(self.reader.get_batch(list(idx), epoch))
 
 
@@ -68,10 +93,26 @@ class _Plan:
         return self.it
 
 
-def loader(reader, cfg: TrainConfig, dist: DistContext, device: torch.device, epoch: int, pos: int):
-    """Iterator of ((epoch, position, batches per epoch), uint8 batch) from (epoch, pos) on."""
-    plan = _Plan(batch_plan(len(reader), cfg, dist, epoch, pos))
-    return iter(DataLoader(_PlannedBatches(reader), sampler=plan, batch_size=None,
+def repeat_index(counts: list[int], repeat: tuple[int, ...]):
+    """The epoch's item list when source ``j`` (``counts[j]`` samples, in reader order) is
+    listed ``repeat[j]`` times: an int64 array of reader indices; ``None`` for no repeats."""
+    import numpy as np
+
+    if not repeat or all(r == 1 for r in repeat):
+        return None
+    if len(repeat) != len(counts):
+        raise ValueError(f"data_repeat has {len(repeat)} entries for {len(counts)} builds")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    return np.concatenate([np.tile(np.arange(s, s + n, dtype=np.int64), r)
+                           for s, n, r in zip(starts, counts, repeat)])
+
+
+def loader(reader, cfg: TrainConfig, dist: DistContext, device: torch.device, epoch: int, pos: int,
+           index=None):
+    """Iterator of ((epoch, position, batches per epoch), uint8 batch) from (epoch, pos) on.
+    ``index``: the epoch's items as reader indices (:func:`repeat_index`); None: every item once."""
+    plan = _Plan(batch_plan(len(reader) if index is None else len(index), cfg, dist, epoch, pos))
+    return iter(DataLoader(_PlannedBatches(reader, index), sampler=plan, batch_size=None,
                            collate_fn=_unpack, num_workers=cfg.num_workers,
                            pin_memory=device.type == "cuda",
                            generator=torch.Generator()))  # never touches the global RNG

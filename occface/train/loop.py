@@ -11,8 +11,11 @@ outputs; generator update against the updated (frozen) discriminators.  Every
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
+import hashlib
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,7 +25,7 @@ import torch
 from .. import __version__
 from ..data.convert import as_torch
 from ..data.reader import ShardReader
-from ..format.atomic import write_json_atomic
+from ..format.atomic import atomic_path, write_json_atomic
 from ..format.canonical import to_dict
 from ..format.manifest import load_manifest, manifest_sha256
 from ..model import GlobalDiscriminator, LocalDiscriminator, ProUIGANLoss, ProUIGenerator
@@ -31,15 +34,35 @@ from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, check_resume, loa
 from .config import NonFiniteLoss, RunExists, TrainConfig
 from .distributed import DistContext, agree
 from .grids import log_images
-from .inputs import loader, prepare_batch
+from .monitor import ValSet, batch_prior_scalars, ema_update, validation_scalars
+from .inputs import loader, mean_heatmaps, prepare_batch, repeat_index
 from .schedule import lr_at, stage_bounds, stage_of
 
 
-def build_heatmap_sigma(data: str, cfg: TrainConfig) -> float:
-    """Heatmap sigma for rendering on the device: the loader's, else the build's."""
+def data_sources(data) -> list[str]:
+    """``data`` (one build directory, or a list of them) as a list."""
+    return [data] if isinstance(data, (str, os.PathLike)) else list(data)
+
+
+def data_sha256(data) -> str:
+    """The data's identity in checkpoints: the manifest's SHA-256 for one build; for several,
+    the SHA-256 of their manifests' hashes, one per line, in the order given."""
+    shas = [manifest_sha256(d) for d in data_sources(data)]
+    if len(shas) == 1:
+        return shas[0]
+    return hashlib.sha256("\n".join(shas).encode()).hexdigest()
+
+
+def build_heatmap_sigma(data, cfg: TrainConfig) -> float:
+    """Heatmap sigma for rendering on the device: the loader's, else the builds' (which must
+    agree)."""
     if cfg.loader.heatmap_sigma is not None:
         return float(cfg.loader.heatmap_sigma)
-    return float(load_manifest(data)["config"]["heatmap_sigma"])
+    sigmas = {float(load_manifest(d)["config"]["heatmap_sigma"]) for d in data_sources(data)}
+    if len(sigmas) > 1:
+        raise ValueError(f"the builds use different heatmap sigmas {sorted(sigmas)}; "
+                         "set the loader's heatmap_sigma")
+    return sigmas.pop()
 
 
 def generator_groups(g: ProUIGenerator) -> dict[str, list[torch.nn.Parameter]]:
@@ -101,9 +124,12 @@ def setup_stage(stage: int, cfg: TrainConfig, g, local_d, global_d, device: torc
     return Stage(stage, opt_g, opt_d, g_run, ld, gd, ld_run, gd_run)
 
 
-def train_step(st: Stage, criterion: ProUIGANLoss, lr_img, hr, hms, device, amp: str):
+def train_step(st: Stage, criterion: ProUIGANLoss, lr_img, hr, hms, device, amp: str,
+               grad_clip: float | None = None):
     """One optimisation step of stage ``st``: returns (generator loss terms, discriminator loss
-    terms, a 0-d int tensor that is 1 when a loss was not finite).  Stage k runs UI-blocks 1..k."""
+    terms, a 0-d int tensor that is 1 when a loss was not finite, the generator's output).
+    Stage k runs UI-blocks 1..k.  ``grad_clip``: clip the global gradient norm of the
+    generator's and of the discriminators' trained parameters before their steps."""
     bad = torch.zeros((), dtype=torch.int32, device=device)
     with autocast(device, amp):
         out = st.g_run(lr_img, hms[0], blocks=st.stage)
@@ -116,6 +142,8 @@ def train_step(st: Stage, criterion: ProUIGANLoss, lr_img, hr, hms, device, amp:
             d_loss, d_terms = criterion.discriminator_loss(out, hr, st.ld_run, st.gd_run)
         st.opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
+        if grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(_params(st.opt_d), grad_clip)
         st.opt_d.step()
         for m in (st.local_d, st.global_d):
             if m is not None:
@@ -125,9 +153,15 @@ def train_step(st: Stage, criterion: ProUIGANLoss, lr_img, hr, hms, device, amp:
         g_loss, g_terms = criterion.generator_loss(out, hr, hms, st.local_d, st.global_d)
     st.opt_g.zero_grad(set_to_none=True)
     g_loss.backward()
+    if grad_clip is not None:
+        g_terms["grad_norm"] = torch.nn.utils.clip_grad_norm_(_params(st.opt_g), grad_clip).detach()
     st.opt_g.step()
     bad |= ~torch.isfinite(g_loss.detach())
-    return g_terms, d_terms, bad
+    return g_terms, d_terms, bad, out
+
+
+def _params(opt: torch.optim.Optimizer) -> list[torch.nn.Parameter]:
+    return [p for grp in opt.param_groups for p in grp["params"]]
 
 
 def _device(cfg: TrainConfig, dist: DistContext) -> torch.device:
@@ -147,10 +181,11 @@ def _tb_writer(out_dir: str):
     return SummaryWriter(os.path.join(out_dir, "tb"))
 
 
-def train(cfg: TrainConfig, data: str, out_dir: str, *, dist: DistContext | None = None,
+def train(cfg: TrainConfig, data, out_dir: str, *, dist: DistContext | None = None,
           resume: bool = False, stop_at_step: int | None = None, max_seconds: float | None = None,
           progress: bool | None = None, log: Callable[[str], None] = print) -> dict:
-    """Train (or, with ``resume``, continue) a run in ``out_dir`` on the build ``data``.
+    """Train (or, with ``resume``, continue) a run in ``out_dir`` on the build ``data`` (a
+    directory, or a list of builds whose train splits are trained on together).
 
     ``dist``: this process's rank (None: one process).  ``stop_at_step`` / ``max_seconds``:
     stop early, after writing ``last.pt`` (a later ``resume`` continues bit-exactly on CPU).
@@ -163,23 +198,27 @@ def train(cfg: TrainConfig, data: str, out_dir: str, *, dist: DistContext | None
     main = dist.rank == 0
     ddp = dist.world_size > 1
     device = _device(cfg, dist)
-    os.makedirs(out_dir, exist_ok=True)
+    data = data_sources(data)
     last_path = os.path.join(out_dir, "last.pt")
     cfg_dict = to_dict(cfg)
-    sha = manifest_sha256(data)
+    sha = data_sha256(data)
     sigma = build_heatmap_sigma(data, cfg)
 
-    # ---- models, losses (seeded: identical on every rank)
-    torch.manual_seed(cfg.seed)
-    g = ProUIGenerator(cfg.model)
-    local_d, global_d = LocalDiscriminator(cfg.model), GlobalDiscriminator(cfg.model)
-    vgg = {"path": None, "hub_dir": cfg.vgg_hub_dir}
+    # ---- models, losses (seeded: identical on every rank); missing VGG weights stop the run
+    # here, before anything is written
+    vgg = {"path": None, "hub_dir": cfg.vgg_hub_dir, "allow_download": cfg.vgg_download}
     criterion = ProUIGANLoss.from_weights(
         cfg.model, cfg.loss, without_vgg=cfg.no_vgg,
         vgg16={**vgg, "path": cfg.vgg16}, vgg19={**vgg, "path": cfg.vgg19})
+    torch.manual_seed(cfg.seed)
+    g = ProUIGenerator(cfg.model)
+    local_d, global_d = LocalDiscriminator(cfg.model), GlobalDiscriminator(cfg.model)
     mem = torch.channels_last if cfg.channels_last else torch.contiguous_format
     for m in (g, local_d, global_d, criterion):
         m.to(device=device, memory_format=mem)
+    # the EMA generator starts as a copy of the initial weights and is never trained directly
+    g_ema = copy.deepcopy(g).requires_grad_(False).eval() if cfg.ema_decay is not None else None
+    os.makedirs(out_dir, exist_ok=True)
 
     # ---- state: fresh or resumed
     step, epoch, pos, opt_state = 0, 0, 0, None
@@ -190,6 +229,8 @@ def train(cfg: TrainConfig, data: str, out_dir: str, *, dist: DistContext | None
         ckpt = load_checkpoint(last_path)
         check_resume(ckpt, cfg_dict, sha, last_path)
         g.load_state_dict(ckpt["generator"])
+        if g_ema is not None:
+            g_ema.load_state_dict(ckpt["generator_ema"])
         local_d.load_state_dict(ckpt["discriminators"]["local"])
         global_d.load_state_dict(ckpt["discriminators"]["global"])
         step, epoch, pos = int(ckpt["step"]), int(ckpt["epoch"]), int(ckpt["position"])
@@ -203,25 +244,40 @@ def train(cfg: TrainConfig, data: str, out_dir: str, *, dist: DistContext | None
                 f"batch {pos})")
     elif resume and main:
         log(f"no checkpoint in {out_dir}: starting from scratch")
+    if ckpt is None and cfg.model.heatmap_template:
+        g.init_templates([t.to(device) for t in mean_heatmaps(data, cfg, sigma)])
+        if g_ema is not None:
+            g_ema.load_state_dict(g.state_dict())
     run_json = os.path.join(out_dir, "run.json")
     if main and (ckpt is None or not os.path.exists(run_json)):
         write_json_atomic(run_json, {"format": "occface-train-run", "config": cfg_dict,
-                                     "data": os.path.abspath(data), "manifest_sha256": sha,
+                                     "data": [os.path.abspath(d) for d in data], "manifest_sha256": sha,
                                      "occface_version": __version__, "torch_version": str(torch.__version__),
                                      "world_size": dist.world_size})
 
     # ---- data, logging
     reader = ShardReader(data, cfg.loader)
-    grid_batch = None
+    index = repeat_index([len(ShardReader(d, cfg.loader)) for d in data], cfg.data_repeat) \
+        if cfg.data_repeat else None
+    grid_batch, grid_faces = None, "test"
     writer = None
+    val = None
     if main:
         writer = _tb_writer(out_dir)
         test = ShardReader(data, dataclasses.replace(cfg.loader, split="test", remask=None))
         shown = test if len(test) else reader  # the grid shows test faces when there are any
+        grid_faces = "test" if len(test) else "training"
         grid_batch = as_torch(shown.get_batch(list(range(min(cfg.grid_size, len(shown))))))
-        log(f"training on {len(reader)} samples ({data}), global batch {cfg.batch_size} over "
+        if cfg.val_every:
+            val = ValSet.load(data, cfg.val_images)
+        listed = "" if index is None else f" listed {len(index)} times an epoch (repeats {cfg.data_repeat})"
+        log(f"training on {len(reader)} samples{listed} ({', '.join(data)}), global batch {cfg.batch_size} over "
             f"{dist.world_size} rank(s), device {device}, amp {cfg.amp}, stages {cfg.stage_steps}, "
-            f"VGG {'off' if cfg.no_vgg else 'on'}")
+            f"losses {cfg.loss.variant}{' without VGG' if cfg.no_vgg else ''}"
+            f"{f', EMA {cfg.ema_decay}' if g_ema is not None else ''}")
+        log(f"TensorBoard: {os.path.join(os.path.abspath(out_dir), 'tb')}  |  grids: "
+            f"{os.path.join(os.path.abspath(out_dir), 'grids')}"
+            + ("" if val is not None or not cfg.val_every else "  |  no test split: no periodic validation"))
 
     def checkpoint(paths: list[str], st: Stage, epoch_: int, pos_: int, losses: dict) -> None:
         if not main:
@@ -230,6 +286,7 @@ def train(cfg: TrainConfig, data: str, out_dir: str, *, dist: DistContext | None
         state = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "step": step,
                  "stage": stage_of(step, cfg), "epoch": epoch_, "position": pos_,
                  "generator": g.state_dict(),
+                 **({"generator_ema": g_ema.state_dict()} if g_ema is not None else {}),
                  "discriminators": {"local": local_d.state_dict(), "global": global_d.state_dict()},
                  "optimizers": {"stage": st.stage, "g": st.opt_g.state_dict(),
                                 "d": st.opt_d.state_dict() if st.opt_d is not None else None},
@@ -239,9 +296,13 @@ def train(cfg: TrainConfig, data: str, out_dir: str, *, dist: DistContext | None
                  "losses": losses}
         for p in paths:
             save_checkpoint(p, state)
-        # the generator alone (what validate / hallucinate need; ~11 MB at the default widths)
-        save_checkpoint(os.path.join(out_dir, "generator.pt"),
-                        {k: v for k, v in state.items() if k not in ("discriminators", "optimizers", "rng")})
+        # the generator alone (what validate / hallucinate need; ~11 MB at the default widths):
+        # the EMA weights when they are kept
+        gen = {k: v for k, v in state.items()
+               if k not in ("discriminators", "optimizers", "rng", "generator_ema")}
+        if g_ema is not None:
+            gen.update(generator=state["generator_ema"], ema=True)
+        save_checkpoint(os.path.join(out_dir, "generator.pt"), gen)
 
     from tqdm.auto import tqdm
 
@@ -259,7 +320,7 @@ def train(cfg: TrainConfig, data: str, out_dir: str, *, dist: DistContext | None
     st: Stage | None = None
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    batches = loader(reader, cfg, dist, device, epoch, pos) if step < total else iter(())
+    batches = loader(reader, cfg, dist, device, epoch, pos, index) if step < total else iter(())
     try:
         for (epoch_, pos_, n_batches), batch in batches:
             # ---- the stage, its learning rates, one step
@@ -276,8 +337,11 @@ def train(cfg: TrainConfig, data: str, out_dir: str, *, dist: DistContext | None
                     for grp in opt.param_groups:
                         grp["lr"] = lrs[grp["name"]]
             lr_img, hr, hms = prepare_batch(batch, cfg, device, sigma)
-            g_terms, d_terms, bad_now = train_step(st, criterion, lr_img, hr, hms, device, cfg.amp)
+            g_terms, d_terms, bad_now, out = train_step(st, criterion, lr_img, hr, hms, device, cfg.amp,
+                                                        cfg.grad_clip)
             bad |= bad_now
+            if g_ema is not None:
+                ema_update(g_ema, g, cfg.ema_decay)
 
             step += 1
             steps_run += 1
@@ -308,6 +372,9 @@ def train(cfg: TrainConfig, data: str, out_dir: str, *, dist: DistContext | None
                 if main:
                     for k, v in last_losses.items():
                         writer.add_scalar(f"loss/{k}", v, step)
+                    for k, v in batch_prior_scalars(out, batch["landmarks"],
+                                                    cfg.model.heatmap_groupings).items():
+                        writer.add_scalar(f"train/{k}", v, step)
                     for k, v in lrs.items():
                         writer.add_scalar(f"lr/{k}", v, step)
                     writer.add_scalar("speed/images_per_s", ips, step)
@@ -320,15 +387,29 @@ def train(cfg: TrainConfig, data: str, out_dir: str, *, dist: DistContext | None
                 t_log, steps_since_log = now, 0
 
             # ---- pictures and checkpoints
-            save_now = step % cfg.ckpt_every == 0 or stage_end or stop or step == total
+            keep = bool(cfg.keep_every) and step % cfg.keep_every == 0
+            save_now = step % cfg.ckpt_every == 0 or stage_end or stop or step == total or keep
             if main and (step % cfg.image_every == 0 or stage_end or step == total):
-                log_images(writer, out_dir, g, grid_batch, cfg, device, step, sigma)
+                log_images(writer, out_dir, g_ema or g, grid_batch, cfg, device, step, sigma, grid_faces,
+                           ", EMA weights" if g_ema is not None else "")
+            if main and val is not None and (step % cfg.val_every == 0 or step == total):
+                scalars = validation_scalars(g_ema or g, val, device, cfg.amp)
+                for k, v in scalars.items():
+                    writer.add_scalar(k, v, step)
+                log(f"step {step}: validation on {len(val.lr)} test faces: PSNR by block "
+                    + " / ".join(f"{scalars[f'val/psnr_block{k}']:.2f}" for k in (1, 2, 3))
+                    + " dB; landmark NME by block "
+                    + " / ".join(f"{scalars.get(f'val/nme_block{k}', float('nan')):.2f}" for k in (1, 2, 3))
+                    + f" (mean shape {scalars['val/nme_mean_shape']:.2f})")
             if save_now:
                 paths = [last_path]
                 if stage_end:
                     paths.append(os.path.join(out_dir, f"stage{stage}.pt"))
                 checkpoint(paths, st, epoch_next, pos_next, last_losses)
                 last_good = step
+                if main and keep:
+                    with atomic_path(os.path.join(out_dir, f"generator-step{step:07d}.pt")) as tmp:
+                        shutil.copyfile(os.path.join(out_dir, "generator.pt"), tmp)
                 if main:
                     mem = (f", GPU memory {torch.cuda.max_memory_allocated(device) / 2**30:.2f} GiB"
                            if device.type == "cuda" else "")

@@ -241,3 +241,95 @@ def test_hallucinate_never_overwrites_its_inputs(prouigan_build, ckpt, tmp_path)
                                  "--out", str(tmp_path / "o"), "--hr", str(tmp_path / "b" / "x.png"),
                                  "--mask", lr_path, "--device", "cpu"])
     assert r.exit_code == 1 and "would both be written" in r.output
+
+
+# ----------------------------------------------------------------------------- per block and the prior
+
+def test_decoded_landmarks_of_perfect_heatmaps_have_nme_zero():
+    """Heatmaps rendered from landmarks that sit on each grid's pixel centres decode back to
+    them exactly (NME 0); off-grid points decode to within half a heatmap pixel."""
+    from occface.evaluate import blocks as B
+    from occface.evaluate import landmarks as L
+    from occface.faces import heatmaps as H
+
+    rng = np.random.default_rng(0)
+    for side in (16, 32, 64):
+        f = 128 / side
+        grid_pts = (rng.integers(2, side - 2, size=(3, 68, 2)) + 0.5) * f - 0.5   # pixel centres
+        on_grid = lambda u: (u + 0.5) * f - 0.5  # noqa: E731
+        grid_pts[:, 36] = [on_grid(side // 4), on_grid(side // 3)]               # a real inter-ocular span
+        grid_pts[:, 45] = [on_grid(3 * side // 4), on_grid(side // 3)]
+        hm = np.stack([H.render(p, "all68", side) for p in grid_pts])
+        np.testing.assert_allclose(L.decode_heatmaps(hm), grid_pts)
+        assert np.all(L.nme(L.decode_heatmaps(hm), grid_pts) == 0)
+        scores = B.prior_scores([L.decode_heatmaps(hm)] * 3, ("all68",) * 3, grid_pts)
+        assert scores["block1"] == scores["block3"] == [0.0, 0.0, 0.0]
+        off = grid_pts + rng.uniform(-0.49, 0.49, grid_pts.shape) * f
+        assert np.abs(L.decode_heatmaps(np.stack([H.render(p, "all68", side) for p in off])) - off).max() <= f / 2
+    # single-point groupings decode to their points; grouped channels do not decode
+    pts = grid_pts[0]
+    pu7 = H.render(pts, "pu7", 64)[None]
+    assert L.heatmap_nme(pu7, "pu7", pts[None]) == pytest.approx([0.0], abs=1e-9)
+    assert L.heatmap_nme(H.render(pts, "fhc4", 64)[None], "fhc4", pts[None]) is None
+    # the mean-shape baseline is the NME of the mean shape taken as every face's prediction
+    faces = rng.normal(64, 3, size=(5, 68, 2))
+    faces[:, 36, 0] -= 25
+    faces[:, 45, 0] += 25
+    shape = L.mean_shape(faces)
+    want = [float(np.linalg.norm(shape - f_, axis=1).mean() / np.linalg.norm(f_[36] - f_[45]) * 100) for f_ in faces]
+    np.testing.assert_allclose(B.mean_shape_scores(shape, faces), want)
+
+
+@pytest.fixture(scope="module")
+def stage2_ckpt(prouigan_build, tmp_path_factory):
+    """A tiny run stopped in stage 2: block 3 never trained."""
+    out = str(tmp_path_factory.mktemp("val2") / "run")
+    cfg = T.TrainConfig(model=ProUIGANConfig(**TINY), stage_steps=(1, 1, 1), batch_size=4, no_vgg=True)
+    T.train(cfg, prouigan_build, out, stop_at_step=2, progress=False, log=lambda s: None)
+    return os.path.join(out, "stage2.pt")
+
+
+def test_validate_reports_every_block_and_the_prior(prouigan_build, ckpt, stage2_ckpt, tmp_path):
+    from occface.evaluate import blocks as B
+    from occface.evaluate.inference import run_generator_with_prior
+    from occface.data import LoaderConfig, ShardReader
+
+    cfg = V.ValidateConfig(batch_size=4, downstream=False)
+    rep = V.validate(ckpt, prouigan_build, str(tmp_path / "r"), cfg, log=lambda s: None)
+    assert [b["block"] for b in rep["blocks"]] == [1, 2, 3] and [b["side"] for b in rep["blocks"]] == [32, 64, 128]
+    assert rep["blocks"][2]["psnr"] == pytest.approx(rep["overall"]["model"]["psnr"])
+    assert rep["blocks"][2]["ssim"] == pytest.approx(rep["overall"]["model"]["ssim"])
+    # recompute the prior section independently
+    g, _ = T.load_generator(ckpt)
+    b = ShardReader(prouigan_build, LoaderConfig(split="test", heatmaps=(), dtype="uint8")).get_batch(list(range(10)))
+    lm = b["landmarks"].astype(np.float64)
+    o = run_generator_with_prior(g, b["lr"].transpose(0, 2, 3, 1).copy())
+    train_lm = B.split_landmarks(prouigan_build, "train")
+    assert len(train_lm) == 84
+    shape = train_lm.astype(np.float64).mean(0)
+    prior = rep["prior"]
+    assert prior["mean_shape_from"] == "train"
+    assert prior["mean_shape_nme"] == pytest.approx(np.mean(B.mean_shape_scores(shape, lm)))
+    for k in range(3):
+        want = np.mean(B.prior_scores(o.points, g.config.heatmap_groupings, lm)[f"block{k + 1}"])
+        assert prior["blocks"][k] == {"block": k + 1, "nme": pytest.approx(want)}
+    assert prior["estimator"]["nme"] > 0
+    ups = B.upsample(o.images[0])
+    assert ups.shape == (10, 128, 128, 3)
+    psnr1 = M.psnr(torch.from_numpy(ups.transpose(0, 3, 1, 2).copy()),
+                   torch.from_numpy(b["hr"].copy())).mean()
+    assert rep["blocks"][0]["psnr"] == pytest.approx(float(psnr1))
+    md = open(tmp_path / "r" / "report.md").read()
+    assert "## By UI-block" in md and "| block 3 | 128 px |" in md and "mean train shape (baseline)" in md
+    assert not any("not been trained" in w for w in rep["warnings"])
+    # a checkpoint from before stage 3 is scored with a warning, in the JSON, the Markdown and the CLI
+    rep2 = V.validate(stage2_ckpt, prouigan_build, str(tmp_path / "r2"), cfg, log=lambda s: None)
+    assert any("block 3 has not been trained" in w for w in rep2["warnings"])
+    assert "**warning**: block 3 has not been trained" in open(tmp_path / "r2" / "report.md").read()
+    r = CliRunner().invoke(cli, ["validate", "--checkpoint", stage2_ckpt, "--data", prouigan_build,
+                                 "--out", str(tmp_path / "r3"), "--device", "cpu", "--no-downstream"])
+    assert r.exit_code == 0, r.output
+    assert "warning: block 3 has not been trained" in r.stderr and "## By UI-block" in r.stdout
+    assert B.trained_blocks(2, (1, 1, 1)) == (True, True, False)
+    assert B.trained_blocks(3, (1, 1, 1)) == (True, True, True)
+    assert B.trained_blocks(1, (0, 2, 0)) == (False, True, False)

@@ -11,14 +11,15 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 
 from occface.faces import heatmaps as occ_heatmaps
-from occface.model import (VGG, GeneratorOutput, GlobalDiscriminator, LocalDiscriminator,
+from occface.model import (VARIANTS, VGG, GeneratorOutput, GlobalDiscriminator, LocalDiscriminator,
                            LossWeights, ProUIGANConfig, ProUIGANLoss, ProUIGenerator,
-                           VGGFeatures, VGGWeightsMissing, adversarial_d_loss,
+                           VGGFeatures, VGGWeightsCorrupt, VGGWeightsMissing, adversarial_d_loss,
                            adversarial_g_loss, central_crop, cosine_attention,
-                           cosine_attention_naive, gram_matrix, heatmap_loss, heatmap_pyramid,
-                           image_pyramid, imagenet_normalise, load_vgg, load_vgg_state_dict,
-                           mse_loss, softmax_attention, softmax_attention_naive, style_loss,
-                           vgg_sources_from_env)
+                           cosine_attention_naive, download_vgg, gram_matrix, heatmap_loss,
+                           heatmap_pyramid, image_pyramid, imagenet_normalise, load_vgg,
+                           load_vgg_state_dict, mse_loss, softmax_attention, softmax_attention_naive,
+                           style_loss)
+from occface.errors import OccfaceError
 from occface.bench import model as model_bench
 from occface.model.attention import CrossModalAttention, from_tokens, to_tokens
 from occface.model.vgg import FEATURE_TAPS, STYLE_TAPS
@@ -248,18 +249,50 @@ def test_vgg_load_roundtrip_and_sources(tmp_path):
         "pool1": (1, 64, 16, 16), "pool2": (1, 128, 8, 8), "pool3": (1, 256, 4, 4)}
 
 
-def test_vgg_missing_weights_error_names_every_option(tmp_path):
+def test_vgg_missing_weights_error_says_where_it_looked_and_names_no_flag(tmp_path):
     with pytest.raises(VGGWeightsMissing) as err:
         load_vgg_state_dict("vgg19", path=tmp_path / "nope.pth", hub_dir=tmp_path)
     msg = str(err.value)
-    for needle in ("nope.pth", "OCCFACE_VGG19", "OCCFACE_VGG_DIR", "hub", "allow_download",
-                   "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth", "without_vgg"):
+    for needle in ("nope.pth", str(tmp_path / "checkpoints" / "vgg19-dcbb9e9d.pth"),
+                   "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth"):
         assert needle in msg, needle
-    assert isinstance(err.value, FileNotFoundError)
+    assert "\n" not in msg and "--" not in msg and "OCCFACE_" not in msg  # one line; flags are the CLI's
+    assert isinstance(err.value, FileNotFoundError) and isinstance(err.value, OccfaceError)
     with pytest.raises(VGGWeightsMissing):
         load_vgg_state_dict("vgg16")  # nothing allowed: no silent download, no random init
     with pytest.raises(ValueError, match="without_vgg"):
         ProUIGANLoss(tiny())
+    # a loss set without L_f and L_style needs no VGG at all
+    assert ProUIGANLoss.from_weights(tiny(), LossWeights.preset("lg-minus")).vgg19 is None
+
+
+def test_vgg_download_checks_the_published_hash_prefix(tmp_path):
+    """download_vgg through a file:// URL (offline): a corrupted file is rejected and never
+    reaches the cache; a file whose SHA-256 has the expected prefix is cached and loads."""
+    import hashlib
+
+    torch.manual_seed(0)
+    sd = VGGFeatures("vgg16", STYLE_TAPS).state_dict()
+    good = tmp_path / "mirror" / "vgg16.pth"
+    good.parent.mkdir()
+    torch.save(sd, good)
+    corrupt = tmp_path / "mirror" / "corrupt.pth"
+    data = bytearray(good.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # one flipped byte
+    corrupt.write_bytes(bytes(data))
+    hub = tmp_path / "hub"
+    cached = hub / "checkpoints" / "vgg16-397923af.pth"
+    # the published prefix: neither file is the published one
+    with pytest.raises(VGGWeightsCorrupt, match="397923af"):
+        download_vgg("vgg16", hub, url=corrupt.as_uri())
+    assert not cached.exists() and list((hub / "checkpoints").iterdir()) == []
+    prefix = hashlib.sha256(good.read_bytes()).hexdigest()[:8]
+    with pytest.raises(VGGWeightsCorrupt):
+        download_vgg("vgg16", hub, url=corrupt.as_uri(), sha256_prefix=prefix)
+    assert download_vgg("vgg16", hub, url=good.as_uri(), sha256_prefix=prefix) == cached
+    loaded = load_vgg("vgg16", STYLE_TAPS, hub_dir=hub)  # found in the cache, no download asked
+    for (k, a), b in zip(sd.items(), loaded.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=k)
 
 
 def test_vgg_loader_rejects_bad_checkpoints(tmp_path):
@@ -272,15 +305,6 @@ def test_vgg_loader_rejects_bad_checkpoints(tmp_path):
     torch.save({**sd, "extra": Exception("not a tensor")}, tmp_path / "obj.pth")
     with pytest.raises(pickle.UnpicklingError):
         load_vgg("vgg19", FEATURE_TAPS, path=tmp_path / "obj.pth")
-
-
-def test_vgg_sources_from_env():
-    env = {"OCCFACE_VGG16": "/a/v16.pth", "OCCFACE_VGG_DIR": "/w", "TORCH_HOME": "/th"}
-    assert vgg_sources_from_env(env) == {
-        "vgg16": {"path": "/a/v16.pth", "hub_dir": "/th/hub"},
-        "vgg19": {"path": "/w/vgg19-dcbb9e9d.pth", "hub_dir": "/th/hub"}}
-    got = vgg_sources_from_env({"XDG_CACHE_HOME": "/xdg"})
-    assert got == {"vgg16": {"hub_dir": "/xdg/torch/hub"}, "vgg19": {"hub_dir": "/xdg/torch/hub"}}
 
 
 # ---------------------------------------------------------------- losses
@@ -306,6 +330,57 @@ def test_pixel_and_heatmap_losses_known_values():
     t[:, 0, 1, 1] = 1.0  # one landmark off by a unit peak
     assert float(heatmap_loss(h, t, "sum")) == pytest.approx(1 / 5)  # Eq. 6: mean over L
     assert float(heatmap_loss(h, t, "mean")) == pytest.approx(1 / (5 * 16))
+    # normalised by the targets' energy: all zeros score exactly 1, the target 0, half of it 1/4
+    t2 = torch.from_numpy(occ_heatmaps.render(torch.rand(68, 2).numpy() * 100 + 14, "all68", 64))[None]
+    assert float(heatmap_loss(torch.zeros_like(t2), t2, norm="target")) == pytest.approx(1.0)
+    assert float(heatmap_loss(t2.clone(), t2, norm="target")) == 0
+    assert float(heatmap_loss(0.5 * t2, t2, norm="target")) == pytest.approx(0.25)
+
+
+def test_losses_are_float32_under_bf16_autocast():
+    """Forward passes may run in bf16; every loss term is computed in float32 from float32
+    copies (the targets are never cast down to the output's dtype)."""
+    torch.manual_seed(0)
+    cfg = tiny()
+    g, ld, gd = ProUIGenerator(cfg), LocalDiscriminator(cfg), GlobalDiscriminator(cfg)
+    loss = ProUIGANLoss(cfg, without_vgg=True)
+    hms = gt_heatmaps(cfg, 2)
+    hr = torch.rand(2, 3, 128, 128) * 2 - 1
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = g(lr_batch(2))
+        total, terms = loss.generator_loss(out, hr, hms, ld, gd)
+        d_total, d_terms = loss.discriminator_loss(out, hr, ld, gd)
+    assert out.images[2].dtype == torch.bfloat16  # the forward pass did run in bf16
+    for name, t in {**terms, **{f"d/{k}": v for k, v in d_terms.items()}}.items():
+        assert t.dtype == torch.float32, name
+    assert total.dtype == d_total.dtype == torch.float32
+    want = F.mse_loss(out.images[2].float(), hr)
+    torch.testing.assert_close(terms["block3/mse"], want.detach())
+    want_h = ((out.heatmaps[0].float() - hms[0]) ** 2).sum() / (hms[0] ** 2).sum()
+    torch.testing.assert_close(terms["block1/heatmap"], want_h.detach())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        a = torch.rand(4, 4).bfloat16()
+        assert mse_loss(a, torch.zeros(4, 4)).dtype == torch.float32
+        assert adversarial_g_loss(a.flatten()).dtype == torch.float32
+
+
+def test_stop_gradients_keep_the_image_loss_out_of_the_landmark_estimators():
+    """With detach_prior / detach_heatmaps the image losses do not reach the learned prior or
+    any heatmap head; without them (the default) they do."""
+    torch.manual_seed(0)
+    hr = torch.rand(2, 3, 128, 128) * 2 - 1
+    for detach in (True, False):
+        cfg = tiny(detach_prior=detach, detach_heatmaps=detach)
+        g = ProUIGenerator(cfg)
+        out = g(lr_batch(2))
+        images_only = sum(mse_loss(im, t) for im, t in zip(out.images, image_pyramid(hr)))
+        images_only.backward()
+        heads = [*g.prior.parameters(), *g.blocks[0].heatmap_head.parameters(),
+                 *g.blocks[1].heatmap_head.parameters()]
+        reached = [p.grad is not None and p.grad.abs().sum() > 0 for p in heads]
+        assert not any(reached) if detach else all(reached)
+        # the CM-AM trunk is trained by the image losses either way
+        assert all(p.grad is not None for p in g.blocks[2].cmam.parameters())
 
 
 def test_adversarial_losses_known_values():
@@ -335,7 +410,7 @@ def test_generator_loss_zero_for_identical_and_weighted_per_eqs(tmp_path):
     perfect = GeneratorOutput(image_pyramid(hr), tuple(hms), hms[0])
     _, terms = loss.generator_loss(perfect, hr, hms)
     for name, v in terms.items():
-        assert float(v) == pytest.approx(0, abs=1e-6), name
+        assert float(v) == pytest.approx(1.0 if name.endswith("heatmap_zero") else 0, abs=1e-6), name
     # perturbed outputs: total must be Eqs. 12-15 assembled from the terms
     out = GeneratorOutput(tuple(t + 0.1 for t in image_pyramid(hr)),
                           tuple(h + 0.2 for h in hms), hms[0] - 0.3)
@@ -345,8 +420,9 @@ def test_generator_loss_zero_for_identical_and_weighted_per_eqs(tmp_path):
     expect = 0.0
     for k, gamma in enumerate((10.0, 10.0, 1.0)):
         b = f"block{k + 1}"
-        expect += t[f"{b}/mse"] + 0.01 * t[f"{b}/feature"] + t[f"{b}/heatmap"] \
+        expect += t[f"{b}/mse"] + 0.01 * t[f"{b}/feature"] + w.heatmap * t[f"{b}/heatmap"] \
             + gamma * t[f"{b}/style"]
+        assert float(t[f"{b}/heatmap_zero"]) == pytest.approx(1.0)
         torch.testing.assert_close(t[f"{b}/mse"], torch.tensor(0.01))
     expect += 0.01 * (t["block1/adv_local"] + t["block3/adv_local"] + t["block3/adv_global"])
     expect += w.prior * t["prior/heatmap"]
@@ -397,6 +473,34 @@ def test_config_validation_and_presets():
         "cosine", "deconv", "learned", (68, 68, 68))
     with pytest.raises(ValueError):
         LossWeights(adversarial="hinge")
+    with pytest.raises(ValueError):
+        LossWeights(heatmap=-1)
+    with pytest.raises(ValueError):
+        LossWeights.preset("lg-plusplus")
+
+
+def test_table3_variants_switch_the_terms(tmp_path):
+    """Each Table III preset computes exactly its terms (VGG stacks with random weights)."""
+    cfg = tiny()
+    vggs = _random_vggs(tmp_path)
+    hr = torch.rand(1, 3, 128, 128) * 2 - 1
+    hms = gt_heatmaps(cfg, 1)
+    out = GeneratorOutput(tuple(t + 0.1 for t in image_pyramid(hr)), tuple(h + 0.2 for h in hms), hms[0])
+    ld, gd = LocalDiscriminator(cfg), GlobalDiscriminator(cfg)
+    expect = {"lg-minus": (set(), False, False, False), "lg-plus": ({2, 3}, False, False, False),
+              "lg-star": ({1, 2, 3}, False, False, False), "lg-dagger": ({1, 2, 3}, True, True, False),
+              "full": ({1, 2, 3}, True, True, True)}
+    assert set(expect) == set(VARIANTS)
+    for name, (feat, style, local, glob) in expect.items():
+        w = LossWeights.preset(name)
+        assert w.variant == name and w.uses_local_d == local and w.uses_global_d == glob
+        loss = ProUIGANLoss(cfg, w, vgg19=vggs["vgg19"], vgg16=vggs["vgg16"])
+        _, t = loss.generator_loss(out, hr, hms, ld, gd)
+        assert {k for k in (1, 2, 3) if f"block{k}/feature" in t} == feat, name
+        assert all((f"block{k}/style" in t) == style for k in (1, 2, 3)), name
+        assert ("block1/adv_local" in t) == local and ("block3/adv_global" in t) == glob, name
+        assert all(f"block{k}/mse" in t and f"block{k}/heatmap" in t for k in (1, 2, 3))
+    assert LossWeights.preset("lg-minus", heatmap=0.5, reduction="sum").heatmap == 0.5
 
 
 # ---------------------------------------------------------------- bench + CLI

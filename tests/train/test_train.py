@@ -154,8 +154,9 @@ def test_tiny_cpu_run_goes_through_all_three_stages(prouigan_build, straight):
     torch.manual_seed(cfg.seed)
     init = ProUIGenerator(cfg.model).state_dict()
 
-    def changed(a, b, prefix):
-        return any(not torch.equal(a[k], b[k]) for k in a if k.startswith(prefix))
+    def changed(a, b, prefix):  # the heatmap templates are set from the data before step 1
+        return any(not torch.equal(a[k], b[k]) for k in a if k.startswith(prefix)
+                   and not k.endswith(".template"))
 
     g1, g2, g3 = s1["generator"], s2["generator"], s3["generator"]
     assert changed(init, g1, "blocks.0.") and changed(init, g1, "prior.")
@@ -297,7 +298,7 @@ def test_vgg_losses_from_explicitly_named_weight_files(prouigan_build, tmp_path)
     cfg = tiny_cfg(stage_steps=(1, 1, 0), batch_size=2, no_vgg=False, vgg16=p16, vgg19=p19)
     s = T.train(cfg, prouigan_build, str(tmp_path / "vgg"), **QUIET)
     assert {"g/block1/feature", "g/block1/style", "g/block2/feature", "g/block2/style"} <= set(s["losses"])
-    with pytest.raises(VGGWeightsMissing, match="--no-vgg"):
+    with pytest.raises(VGGWeightsMissing, match="vgg19-dcbb9e9d.pth"):
         T.train(tiny_cfg(no_vgg=False, vgg_hub_dir=str(tmp_path / "nohub")), prouigan_build,
                 str(tmp_path / "novgg"), **QUIET)
 
@@ -321,10 +322,22 @@ def test_cli_train_ref_stop_and_resume(prouigan_build, tmp_path):
     summary = json.loads(r.stdout.strip().splitlines()[-1])
     assert summary["done"] and summary["steps"] == 2 and summary["steps_run"] == 1
     assert not os.path.exists(os.path.join(out, "stage2.pt"))  # a 0-step stage is skipped
+    # no VGG weights and no flag: one line naming the ways out, and nothing written
     r = CliRunner().invoke(cli, ["train-ref", "--data", prouigan_build, "--out", str(tmp_path / "v"),
                                  "--steps", "1,0,0", *[a for a in CLI_TINY if a != "--no-vgg"]],
                            env={"OCCFACE_VGG_DIR": str(tmp_path / "none"), "TORCH_HOME": str(tmp_path)})
-    assert r.exit_code != 0 and "--no-vgg" in r.output
+    assert r.exit_code != 0
+    msg = r.output.strip()
+    assert len(msg.splitlines()) == 1 and "Traceback" not in msg
+    for needle in ("--download-vgg", "--no-vgg", "--vgg16", str(tmp_path / "hub" / "checkpoints")):
+        assert needle in msg, needle
+    assert not os.path.exists(tmp_path / "v")
+    # a loss set without VGG terms trains without any weights
+    r = CliRunner().invoke(cli, ["train-ref", "--data", prouigan_build, "--out", str(tmp_path / "m"),
+                                 "--steps", "1,0,1", "--variant", "lg-minus",
+                                 *[a for a in CLI_TINY if a != "--no-vgg"]],
+                           env={"TORCH_HOME": str(tmp_path)})
+    assert r.exit_code == 0, r.output
 
 
 @pytest.mark.slow
@@ -363,3 +376,153 @@ def test_train_says_once_when_the_build_lacks_its_heatmaps(prouigan_build, tmp_p
     note = T.heatmap_note(tiny_cfg(), default)
     assert "stores heatmaps fhc4@64, not all68@16, all68@32, all68@64" in note
     assert "build with heatmaps all68@16,all68@32,all68@64" in note and "--" not in note
+
+
+# ----------------------------------------------------------------------------- the landmark prior
+
+def _scalars(out: str) -> dict:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ev = EventAccumulator(os.path.join(out, "tb"), size_guidance={"scalars": 0})
+    ev.Reload()
+    return {t: [(e.step, e.value) for e in ev.Scalars(t)] for t in ev.Tags()["scalars"]}
+
+
+def test_heatmap_loss_falls_below_the_all_zero_baseline_in_a_tiny_run(prouigan_build, tmp_path):
+    """A real seeded stage-1 run on the sample build, templates off so that only gradient
+    descent can move the heads: block 1's and the learned prior's L_h (normalised: predicting
+    all zeros scores exactly 1, logged beside it) fall well below 1."""
+    model = ProUIGANConfig(**{**TINY, "heatmap_template": False, "widths": (16, 6, 4), "prior_width": 16})
+    cfg = tiny_cfg(model=model, stage_steps=(20, 0, 0), lrs=(5e-3, 1e-4, 1e-3), log_every=2,
+                   stage1_adversarial=False, heatmaps_on_device=True)
+    out = str(tmp_path / "prior")
+    T.train(cfg, prouigan_build, out, **QUIET)
+    sc = _scalars(out)
+    zero = [v for _, v in sc["loss/g/block1/heatmap_zero"]]
+    assert zero == pytest.approx([1.0] * len(zero))
+    for tag in ("loss/g/block1/heatmap", "loss/g/prior/heatmap"):
+        first, last = sc[tag][0][1], sc[tag][-1][1]
+        assert last < 0.97 and last < first - 0.15, (tag, first, last)
+    assert "train/prior/nme_block1" in sc and "train/prior/nme_estimator" in sc
+
+
+def test_heatmap_templates_start_at_the_mean_training_heatmap(prouigan_build, tmp_path):
+    from occface.train.inputs import mean_heatmaps
+    from occface.train.loop import build_heatmap_sigma
+
+    cfg = tiny_cfg(stage_steps=(1, 0, 0), lrs=(1e-9, 1e-9, 1e-9))
+    out = str(tmp_path / "tpl")
+    T.train(cfg, prouigan_build, out, **QUIET)
+    g, _ = T.load_generator(os.path.join(out, "last.pt"))
+    means = mean_heatmaps(prouigan_build, cfg, build_heatmap_sigma(prouigan_build, cfg))
+    assert [tuple(m.shape) for m in means] == [(68, 16, 16), (68, 32, 32), (68, 64, 64)]
+    for block, m in zip(g.blocks, means):
+        torch.testing.assert_close(block.heatmap_head.template.detach(), m, atol=1e-6, rtol=0)
+    # and the untrained blocks' L_h already beats all zeros at step 1
+    sc = _scalars(out)
+    assert sc["loss/g/block1/heatmap"][0][1] < 1.0
+
+
+# ----------------------------------------------------------------------------- variants, conveniences
+
+@pytest.fixture(scope="module")
+def vgg_files(tmp_path_factory):
+    """Random-initialised in-project VGG stacks saved as files (stand-ins for ImageNet's)."""
+    d = tmp_path_factory.mktemp("vgg")
+    torch.manual_seed(0)
+    p16, p19 = str(d / "vgg16.pth"), str(d / "vgg19.pth")
+    torch.save(VGGFeatures("vgg16", STYLE_TAPS).state_dict(), p16)
+    torch.save(VGGFeatures("vgg19", FEATURE_TAPS).state_dict(), p19)
+    return p16, p19
+
+
+@pytest.mark.parametrize("variant", ["lg-minus", "lg-plus", "lg-star", "lg-dagger", "full"])
+def test_every_variant_trains_one_step_and_its_config_round_trips(prouigan_build, vgg_files, tmp_path, variant):
+    from occface.model import LossWeights
+
+    p16, p19 = vgg_files
+    loss = LossWeights.preset(variant, heatmap=0.5)
+    cfg = tiny_cfg(loss=loss, stage_steps=(0, 0, 1), batch_size=2, no_vgg=False, vgg16=p16, vgg19=p19)
+    out = str(tmp_path / variant)
+    s = T.train(cfg, prouigan_build, out, **QUIET)
+    assert s["done"] and s["steps"] == 1
+    terms = set(s["losses"])
+    assert ("g/block1/feature" in terms) == (variant in ("lg-star", "lg-dagger", "full"))
+    assert ("g/block3/feature" in terms) == (variant != "lg-minus")
+    assert ("g/block1/style" in terms) == (variant in ("lg-dagger", "full"))
+    assert ("g/block3/adv_local" in terms) == (variant in ("lg-dagger", "full"))
+    assert ("g/block3/adv_global" in terms) == ("d/block3/d_global" in terms) == (variant == "full")
+    ck = T.load_checkpoint(os.path.join(out, "last.pt"))
+    assert T.loss_weights_from_dict(ck["config"]["loss"]) == loss
+    assert ck["config"]["loss"]["variant"] == variant
+    # a stage-3 optimiser trains only the discriminators the loss set uses
+    names = [g["name"] for g in (ck["optimizers"]["d"] or {"param_groups": []})["param_groups"]]
+    assert names == [n for n, on in (("local_d", loss.uses_local_d), ("global_d", loss.uses_global_d)) if on]
+
+
+def test_lr_decay_is_a_pure_function_of_the_step():
+    cos = tiny_cfg(stage_steps=(5, 0, 11), lr_decay="cosine", lr_decay_min=0.1)
+    assert T.lr_at(0, cos)["block1"] == pytest.approx(1e-4)
+    assert T.lr_at(4, cos)["block1"] == pytest.approx(1e-5)                 # stage 1 ends at 0.1x
+    assert T.lr_at(5, cos)["block3"] == pytest.approx(1e-3)                 # stage 3 restarts
+    assert T.lr_at(10, cos)["block3"] == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5))  # half way
+    assert T.lr_at(15, cos)["block3"] == pytest.approx(1e-4)
+    step = tiny_cfg(stage_steps=(0, 0, 8), lr_decay="step", lr_decay_gamma=0.5,
+                    lr_decay_milestones=(0.5, 0.75))
+    assert [T.lr_at(s, step)["block3"] / 1e-3 for s in range(8)] == pytest.approx(
+        [1, 1, 1, 1, 0.5, 0.5, 0.25, 0.25])
+    assert T.lr_at(3, step) == T.lr_at(3, step)
+    with pytest.raises(ValueError, match="lr_decay"):
+        tiny_cfg(lr_decay="linear")
+
+
+def test_ema_clipping_decay_and_periodic_validation(prouigan_build, tmp_path):
+    """EMA generator (exported in generator.pt), gradient clipping, cosine decay and the
+    periodic validation on the test split, all in one small run."""
+    cfg = tiny_cfg(stage_steps=(2, 2, 2), ema_decay=0.5, grad_clip=0.5, lr_decay="cosine",
+                   val_every=3, val_images=6)
+    out = str(tmp_path / "ema")
+    logs = []
+    s = T.train(cfg, prouigan_build, out, progress=False, log=logs.append)
+    assert s["done"]
+    assert any(os.path.join(out, "tb") in m and os.path.join(out, "grids") in m for m in logs)
+    assert any("validation on 6 test faces" in m for m in logs)
+    last = T.load_checkpoint(os.path.join(out, "last.pt"))
+    gen = T.load_checkpoint(os.path.join(out, "generator.pt"))
+    assert gen["ema"] is True and "generator_ema" not in gen
+    assert_same(gen["generator"], last["generator_ema"])
+    assert any(not torch.equal(last["generator"][k], last["generator_ema"][k]) for k in last["generator"])
+    g, info = T.load_generator(os.path.join(out, "last.pt"))
+    assert info["ema"] and torch.equal(g.state_dict()["blocks.2.to_image.weight"],
+                                       last["generator_ema"]["blocks.2.to_image.weight"])
+    sc = _scalars(out)
+    for k in (1, 2, 3):
+        assert [st for st, _ in sc[f"val/psnr_block{k}"]] == [3, 6]
+        assert f"val/ssim_block{k}" in sc and f"val/nme_block{k}" in sc
+    assert "val/nme_mean_shape" in sc and "val/nme_estimator" in sc
+    assert "loss/g/grad_norm" in sc  # the norm before clipping, logged
+    # a resumed run continues from the saved EMA, bit-exactly like an uninterrupted one
+    out2 = str(tmp_path / "ema2")
+    T.train(cfg, prouigan_build, out2, stop_at_step=3, **QUIET)
+    T.train(cfg, prouigan_build, out2, resume=True, **QUIET)
+    b = T.load_checkpoint(os.path.join(out2, "last.pt"))
+    assert_same(last["generator_ema"], b["generator_ema"])
+
+
+def test_cli_loss_options_reach_the_config(prouigan_build, tmp_path):
+    out = str(tmp_path / "opts")
+    r = CliRunner().invoke(cli, ["train-ref", "--data", prouigan_build, "--out", out, "--steps", "1,0,0",
+                                 *CLI_TINY, "--variant", "lg-plus", "--loss-weights",
+                                 "alpha=0.02,gamma=5,4,3,heatmap=0.3,prior=2", "--loss-reduction", "sum",
+                                 "--heatmap-norm", "none", "--ema", "0.9", "--grad-clip", "1",
+                                 "--lr-decay", "step", "--stop-prior-gradients"])
+    assert r.exit_code == 0, r.output
+    cfg = json.load(open(os.path.join(out, "run.json")))["config"]
+    assert cfg["loss"] == {**cfg["loss"], "variant": "lg-plus", "alpha": 0.02, "gamma_a": 5.0, "gamma_b": 4.0,
+                           "gamma_c": 3.0, "heatmap": 0.3, "prior": 2.0, "reduction": "sum",
+                           "heatmap_norm": "none", "feature_blocks": [2, 3]}
+    assert (cfg["ema_decay"], cfg["grad_clip"], cfg["lr_decay"]) == (0.9, 1.0, "step")
+    assert cfg["model"]["detach_prior"] is True and cfg["model"]["detach_heatmaps"] is True
+    r = CliRunner().invoke(cli, ["train-ref", "--data", prouigan_build, "--out", str(tmp_path / "bad"),
+                                 *CLI_TINY, "--loss-weights", "beta=1"])
+    assert r.exit_code != 0 and "unknown weight 'beta'" in r.output
