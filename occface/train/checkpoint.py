@@ -109,6 +109,7 @@ def export_generator(src: str, dst: str, *, half: bool = True, ema: bool = True,
     from ..format.atomic import write_json_atomic
 
     ckpt = load_checkpoint(src)
+    os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
     use_ema = ema and "generator_ema" in ckpt
     weights = ckpt["generator_ema"] if use_ema else ckpt["generator"]
     if half:
