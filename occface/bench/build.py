@@ -75,17 +75,17 @@ IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".pgm", ".ppm")
 
 
 def _subset(root: str, limit: int, dest: str, with_pts: bool = False) -> list[str]:
-    """Symlink the first ``limit`` files (sorted walk) of ``root`` into ``dest``, keeping folders.
+    """Symlink the first ``limit`` photos (sorted walk) of ``root`` into ``dest``, keeping folders.
 
     ``with_pts``: only image files that have a ``.pts`` file beside them."""
     files = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames.sort()
         for fn in sorted(filenames):
-            if fn.startswith("."):
+            # photos only: annotation files (.pts) beside them are not photos
+            if fn.startswith(".") or not fn.lower().endswith(IMAGE_EXT):
                 continue
-            if with_pts and not (fn.lower().endswith(IMAGE_EXT)
-                                 and os.path.isfile(os.path.join(dirpath, os.path.splitext(fn)[0] + ".pts"))):
+            if with_pts and not os.path.isfile(os.path.join(dirpath, os.path.splitext(fn)[0] + ".pts")):
                 continue
             files.append(os.path.relpath(os.path.join(dirpath, fn), root))
         if len(files) >= limit:

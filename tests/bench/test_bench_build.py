@@ -68,3 +68,13 @@ def test_bench_on_tight_crops_compares_aligned_with_the_detectors(annotated, tmp
     assert got["rate_pct"] == 100.0 and got["nrmse_mean"] < 10.0
     with pytest.raises(ValueError, match="unknown variant"):
         bb.run(str(annotated), variants=("nope",))
+
+
+def test_the_photo_subset_skips_annotation_files_beside_the_photos(annotated, tmp_path):
+    """A 300-W-style folder alternates photo.png / photo.pts: --limit N means N photos, with or
+    without --truth."""
+    for with_pts in (False, True):
+        dest = tmp_path / f"sub{int(with_pts)}"
+        files = bb._subset(str(annotated), 4, str(dest), with_pts=with_pts)
+        assert len(files) == 4 and all(f.endswith(".png") for f in files)
+        assert sorted(p.name for p in dest.iterdir()) == sorted(files)
