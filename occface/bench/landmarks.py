@@ -22,6 +22,7 @@ import re
 import h5py
 import numpy as np
 
+from ..evaluate.landmarks import nrmse
 from ..faces.align import transform_points
 from ..format.manifest import load_manifest
 
@@ -51,12 +52,6 @@ def read_pts(path: str, origin: float = PTS_ORIGIN) -> np.ndarray:
     if len(rows) != 68:
         raise ValueError(f"{path}: expected 68 points, found {len(rows)}")
     return np.array(rows, np.float64) - origin
-
-
-def nrmse(pred: np.ndarray, ref: np.ndarray) -> float:
-    """Mean 68-point error over the outer-eye-corner distance of ``ref``, in percent."""
-    iod = float(np.linalg.norm(ref[36] - ref[45]))
-    return 100.0 * float(np.linalg.norm(pred - ref, axis=1).mean()) / iod
 
 
 def _samples(build_dirs):

@@ -14,9 +14,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..faces.dlib_models import face_descriptor_model, shape_predictor68
+from .landmarks import nrmse
 
 IDENTITY_THRESHOLD = 0.6
-EYE_CORNERS = (36, 45)
 
 
 def face_box(det_box, align_matrix, landmarks) -> tuple[int, int, int, int]:
@@ -44,13 +44,6 @@ def predict_landmarks(image: np.ndarray, box) -> tuple[np.ndarray, object]:
 
     shape = shape_predictor68()(np.ascontiguousarray(image), dlib.rectangle(*box))
     return np.array([[p.x, p.y] for p in shape.parts()], np.float64), shape
-
-
-def nrmse(pred: np.ndarray, gt: np.ndarray) -> float:
-    """Mean point-to-point error / inter-ocular distance (points 36, 45), x100."""
-    gt = np.asarray(gt, np.float64)
-    iod = np.linalg.norm(gt[EYE_CORNERS[0]] - gt[EYE_CORNERS[1]])
-    return float(np.linalg.norm(np.asarray(pred) - gt, axis=1).mean() / iod * 100.0)
 
 
 def face_descriptor(image: np.ndarray, shape) -> np.ndarray:

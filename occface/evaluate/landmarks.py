@@ -62,6 +62,12 @@ def nme(pred, gt, points=None) -> np.ndarray:
     return np.linalg.norm(p - sel, axis=2).mean(axis=1) / iod * 100.0
 
 
+def nrmse(pred, gt) -> float:
+    """One face: mean point error of ``pred`` (68, 2) / the inter-ocular distance of ``gt``
+    (68, 2; outer eye corners), x100 -- :func:`nme` of a batch of one."""
+    return float(nme(np.asarray(pred)[None], np.asarray(gt)[None])[0])
+
+
 def mean_shape(landmarks) -> np.ndarray:
     """(N, 68, 2) landmarks -> their (68, 2) mean."""
     lm = _numpy(landmarks).astype(np.float64)

@@ -26,7 +26,7 @@ def export(build_dir: str, out_dir: str, cfg: ExportConfig = ExportConfig(), *, 
     Returns the finished export record (``export.json``) plus ``seconds`` and ``samples_per_s``
     of this run.  Raises :class:`ExportError` when ``out_dir`` holds another export.
     """
-    extra = webdataset.library_version() if cfg.format == "webdataset" else None
+    extra = webdataset.installed_versions() if cfg.format == "webdataset" else None
     record = open_export(build_dir, out_dir, cfg, extra)
     samples = Samples(build_dir, cfg.split)
     if not len(samples):

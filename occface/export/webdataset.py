@@ -39,7 +39,8 @@ def _wds():
     return webdataset
 
 
-def library_version() -> dict:
+def installed_versions() -> dict:
+    """The webdataset version the export was written with, for the export record."""
     return {"webdataset": getattr(_wds(), "__version__", "unknown")}
 
 
