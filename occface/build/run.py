@@ -31,7 +31,6 @@ import contextlib
 import json
 import multiprocessing as mp
 import os
-import queue as queue_mod
 import sys
 import time
 from dataclasses import dataclass
@@ -53,10 +52,10 @@ from .sample import BATCH_PHOTOS, process_records
 
 # ----------------------------------------------------------------------------- per shard
 
-def build_shard(index: int, records: list[Record], source: Source, cfg: BuildConfig, out_dir: str,
-                n_shards: int, tick=None, lines: list[str] | None = None) -> dict:
+def shard_samples(records: list[Record], source: Source, cfg: BuildConfig, tick=None) -> tuple[list, list]:
+    """(samples, rejections) of consecutive records, in record order; ``tick(files, samples, rejected)`` per batch."""
     samples, rejections = [], []
-    last_photo: dict = {}  # lives for this shard only, so it never outlives the files it was read from
+    last_photo: dict = {}  # lives for this call only, so it never outlives the files it was read from
     for i in range(0, len(records), BATCH_PHOTOS):
         batch = records[i : i + BATCH_PHOTOS]
         got_n = rej_n = 0
@@ -68,6 +67,12 @@ def build_shard(index: int, records: list[Record], source: Source, cfg: BuildCon
                 rej_n += 1
         if tick:
             tick(len(batch), got_n, rej_n)
+    return samples, rejections
+
+
+def write_built_shard(index: int, records: list[Record], samples: list, rejections: list, source: Source,
+                      cfg: BuildConfig, out_dir: str, lines: list[str] | None = None) -> dict:
+    """Write ``shards/shard-<index>.h5`` from the samples and rejections of all its records, in record order."""
     attrs = {
         "config": to_json(cfg),
         "source": json.dumps(source.describe(), sort_keys=True),
@@ -87,22 +92,51 @@ def build_shard(index: int, records: list[Record], source: Source, cfg: BuildCon
     return {"index": index, "samples": len(samples), "rejected": len(rejections)}
 
 
+def build_shard(index: int, records: list[Record], source: Source, cfg: BuildConfig, out_dir: str,
+                tick=None, lines: list[str] | None = None) -> dict:
+    """Process and write one shard in this process."""
+    samples, rejections = shard_samples(records, source, cfg, tick)
+    return write_built_shard(index, records, samples, rejections, source, cfg, out_dir, lines)
+
+
+#: records per task when several workers share the shards.  Workers take pieces of shards, not
+#: whole shards, so the last shard does not finish alone: with 256-record shards, 400 photos are
+#: two shards of 256 and 144, and two workers given a shard each reach at most 400/256 = 1.56x.
+#: Small enough to balance photos whose cost varies 10x with size, large enough that the
+#: per-task transfer (~140 KB of arrays per sample) stays a small fraction of the work.
+POOL_PIECE = 16
+
+
+def pieces(todo: list[int], groups: list[list[Record]], source: Source, size: int = POOL_PIECE):
+    """``(shard, first, records)`` tasks covering the shards ``todo`` in order; a piece never splits
+    the records of one photo (``Source.photo_key``), which are decoded and detected once."""
+    out = []
+    for j in todo:
+        g = groups[j]
+        a = 0
+        while a < len(g):
+            b = min(a + size, len(g))
+            while b < len(g) and source.photo_key(g[b]) == source.photo_key(g[b - 1]):
+                b += 1
+            out.append((j, a, g[a:b]))
+            a = b
+    return out
+
+
 _WORKER: dict = {}
 
 
-def _worker_init(source, cfg, out_dir, n_shards, queue):
+def _worker_init(source, cfg):
     import cv2
 
     cv2.setNumThreads(1)  # one process per core; OpenCV's own threads would oversubscribe
-    _WORKER.update(source=source, cfg=cfg, out_dir=out_dir, n_shards=n_shards, queue=queue)
+    _WORKER.update(source=source, cfg=cfg)
 
 
 def _worker_task(task):
-    index, records, lines = task
-    w = _WORKER
-    q = w["queue"]
-    return build_shard(index, records, w["source"], w["cfg"], w["out_dir"], w["n_shards"],
-                       tick=lambda f, s, r: q.put((f, s, r)), lines=lines)
+    j, first, records = task
+    samples, rejections = shard_samples(records, _WORKER["source"], _WORKER["cfg"])
+    return j, first, len(records), samples, rejections
 
 
 # ----------------------------------------------------------------------------- planning
@@ -178,27 +212,25 @@ class Partition:
         return shard % self.count == self.index
 
 
-def _run_pool(todo, bp: BuildPlan, source, cfg, out_dir, n, workers, tick) -> None:
-    """Build shards ``todo`` in ``workers`` processes; the first failure stops the pool and is raised."""
+def _run_pool(todo, bp: BuildPlan, source, cfg, out_dir, workers, tick) -> None:
+    """Build shards ``todo`` with ``workers`` processes taking pieces of them (:func:`pieces`); this
+    process writes each shard once all its pieces are in.  The first failure stops the pool and is raised."""
     _preload(cfg)
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    q = ctx.Queue()
-    failed: list[BaseException] = []
-    with ctx.Pool(workers, _worker_init, (source, cfg, out_dir, n, q)) as pool:  # exit = terminate
-        pending = [pool.apply_async(_worker_task, ((j, bp.groups[j], bp.lines[j]),), error_callback=failed.append)
-                   for j in todo]
-        while not failed:
-            try:
-                tick(*q.get(timeout=0.2))
-            except queue_mod.Empty:
-                if all(p.ready() for p in pending):
-                    break
-        if failed:
-            raise failed[0]
-        while not q.empty():
-            tick(*q.get())
-        for p in pending:
-            p.get()
+    tasks = pieces(todo, bp.groups, source)
+    left = {j: 0 for j in todo}
+    for j, _, _ in tasks:
+        left[j] += 1
+    got: dict[int, list] = {j: [] for j in todo}
+    with ctx.Pool(workers, _worker_init, (source, cfg)) as pool:  # exit = terminate
+        for j, first, n_files, samples, rejections in pool.imap_unordered(_worker_task, tasks):
+            tick(n_files, len(samples), len(rejections))
+            got[j].append((first, samples, rejections))
+            left[j] -= 1
+            if not left[j]:
+                parts = sorted(got.pop(j), key=lambda x: x[0])
+                write_built_shard(j, bp.groups[j], [x for p in parts for x in p[1]],
+                                  [x for p in parts for x in p[2]], source, cfg, out_dir, bp.lines[j])
 
 
 def build(source: Source, cfg: BuildConfig, out_dir: str, workers: int = 0, partition: Partition = Partition(),
@@ -244,7 +276,7 @@ def _build_locked(source, cfg, out_dir, workers, partition, progress, log, rebui
         log(f"resuming: {len(mine) - len(todo)} of {len(mine)} shards already complete")
     # all cores this process may use (affinity / container limits), not all cores of the host
     workers = workers or available_cores()
-    workers = max(1, min(workers, len(todo))) if todo else 1
+    workers = max(1, min(workers, sum(len(groups[j]) for j in todo) // POOL_PIECE + 1)) if todo else 1
     if progress is None:
         progress = sys.stderr.isatty()
     bar = None
@@ -271,11 +303,11 @@ def _build_locked(source, cfg, out_dir, workers, partition, progress, log, rebui
                 cv2.setNumThreads(1)
                 try:
                     for j in todo:
-                        build_shard(j, groups[j], source, cfg, out_dir, n, tick, lines=bp.lines[j])
+                        build_shard(j, groups[j], source, cfg, out_dir, tick, lines=bp.lines[j])
                 finally:
                     cv2.setNumThreads(threads)
             elif todo:
-                _run_pool(todo, bp, source, cfg, out_dir, n, workers, tick)
+                _run_pool(todo, bp, source, cfg, out_dir, workers, tick)
     except BaseException:
         with contextlib.suppress(OSError):
             remove_temp_files(out_dir, partition, mine)  # of workers the failure stopped

@@ -132,6 +132,37 @@ def test_byte_identical_across_workers_and_partitions(sample_build, tmp_path):
     assert manifest_fmt.verify(str(tmp_path / "joined")) == []
 
 
+def test_two_workers_split_one_shard_into_pieces_and_write_the_same_bytes(sample_build, tmp_path):
+    """One 101-record shard: both workers take pieces of it, and the shard is the one-worker shard."""
+    ref, cfg = sample_build
+    one = BuildConfig(shard_size=256, fill=cfg.fill, heatmaps=cfg.heatmaps, seed=cfg.seed)
+    B.build(SampleSource(), one, str(tmp_path / "w1"), workers=1, **QUIET)
+    assert len(B.pieces([0], B.plan(SampleSource(), one), SampleSource())) > 2
+    B.build(SampleSource(), one, str(tmp_path / "w2"), workers=2, **QUIET)
+    assert hashes(str(tmp_path / "w2")) == hashes(str(tmp_path / "w1"))
+
+
+def test_pieces_cover_every_shard_in_order_and_keep_a_photo_whole():
+    class Pairs(SampleSource):  # records i and i+1 share a photo, as Helen's x8 variants do
+        def photo_key(self, record):
+            return str(self._pair[record.key])
+
+    src = Pairs()
+    recs = src.records()
+    src._pair = {r.key: i // 2 for i, r in enumerate(recs)}
+    groups = B.plan(src, BuildConfig(shard_size=37))
+    for size in (1, 4, 5, 16):
+        got = B.pieces([2, 0], groups, src, size)
+        assert [j for j, _, _ in got] == sorted([j for j, _, _ in got], key=[2, 0].index)  # shards in todo order
+        for j in (0, 2):
+            mine = [(a, rs) for k, a, rs in got if k == j]
+            assert [r for _, rs in mine for r in rs] == groups[j]  # all records of the shard, in order, once
+            assert [a for a, _ in mine] == [sum(len(rs) for _, rs in mine[:i]) for i in range(len(mine))]
+            for (_, x), (_, y) in zip(mine, mine[1:]):
+                assert src.photo_key(x[-1]) != src.photo_key(y[0])  # no photo split between pieces
+                assert len(x) <= size + 1
+
+
 def test_a_missing_partition_is_refused(sample_build, tmp_path):
     _, cfg = sample_build
     B.build(SampleSource(), cfg, str(tmp_path / "p0"), workers=1, partition=B.Partition(2, 0), **QUIET)
