@@ -158,11 +158,11 @@ def _prefilter(m: np.ndarray, shape: tuple[int, ...]) -> tuple[int, np.ndarray, 
     return k, m @ up, (max(1, h // k), max(1, w // k))
 
 
-def outside_distance(m: np.ndarray, src_shape: tuple[int, ...], size: int) -> np.ndarray | None:
-    """(size, size) float64: how far outside ``[0, W - 1] x [0, H - 1]`` each crop pixel's source point lies,
-    in source pixels (0 inside), for the warp ``m`` (source -> crop) of an image of ``src_shape``; None when
-    the whole crop lies inside (the common case, decided from its four corners: the crop maps to a
-    parallelogram, inside the rectangle exactly when its corners are)."""
+def _crop_sources(m: np.ndarray, src_shape: tuple[int, ...], size: int):
+    """``(u, v)``, each (size, size) float64: the source point of every crop pixel under the warp ``m``
+    (source -> crop); None when the whole crop lies inside ``[0, W - 1] x [0, H - 1]`` (the common case,
+    decided from its four corners: the crop maps to a parallelogram, inside the rectangle exactly when
+    its corners are)."""
     inv = cv2.invertAffineTransform(m)
     h, w = src_shape[:2]
     corners = np.array([[0, 0], [size - 1, 0], [0, size - 1], [size - 1, size - 1]], np.float64)
@@ -172,17 +172,40 @@ def outside_distance(m: np.ndarray, src_shape: tuple[int, ...], size: int) -> np
     xs = np.arange(size, dtype=np.float64)
     u = inv[0, 0] * xs[None, :] + (inv[0, 1] * xs[:, None] + inv[0, 2])
     v = inv[1, 0] * xs[None, :] + (inv[1, 1] * xs[:, None] + inv[1, 2])
+    return u, v
+
+
+def outside_distance(m: np.ndarray, src_shape: tuple[int, ...], size: int) -> np.ndarray | None:
+    """(size, size) float64: how far outside ``[0, W - 1] x [0, H - 1]`` each crop pixel's source point lies,
+    in source pixels (0 inside), for the warp ``m`` (source -> crop) of an image of ``src_shape``; None when
+    the whole crop lies inside."""
+    uv = _crop_sources(m, src_shape, size)
+    if uv is None:
+        return None
+    u, v = uv
+    h, w = src_shape[:2]
     du = np.maximum(np.maximum(-u, u - (w - 1)), 0.0)
     dv = np.maximum(np.maximum(-v, v - (h - 1)), 0.0)
     return np.hypot(du, dv)
+
+
+def outside_mask(m: np.ndarray, src_shape: tuple[int, ...], size: int) -> np.ndarray | None:
+    """(size, size) bool: ``outside_distance(...) > 0``, without the distances (a fifth of the cost);
+    None when the whole crop lies inside."""
+    uv = _crop_sources(m, src_shape, size)
+    if uv is None:
+        return None
+    u, v = uv
+    h, w = src_shape[:2]
+    return (u < 0) | (u > w - 1) | (v < 0) | (v > h - 1)
 
 
 def padding_mask(rgb_shape: tuple[int, ...], m: np.ndarray, cfg: AlignConfig) -> np.ndarray:
     """(size, size) bool: the crop pixels whose bilinear footprint reaches outside the photo (see the module
     doc), for the photo shape ``rgb_shape`` and alignment matrix ``m`` (as passed to :func:`warp`)."""
     _, m_eff, shape = _prefilter(m, rgb_shape)
-    d = outside_distance(m_eff, shape, cfg.size)
-    return np.zeros((cfg.size, cfg.size), bool) if d is None else d > 0
+    pad = outside_mask(m_eff, shape, cfg.size)
+    return np.zeros((cfg.size, cfg.size), bool) if pad is None else pad
 
 
 def median_u8(values: np.ndarray) -> np.ndarray:
@@ -220,11 +243,14 @@ def align_crop(rgb: np.ndarray, m: np.ndarray, cfg: AlignConfig) -> tuple[np.nda
     src = rgb if k == 1 else cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
     out = cv2.warpAffine(src, m_eff, (cfg.size, cfg.size), flags=cv2.INTER_LINEAR,
                          borderMode=PADDING_MODES[cfg.padding], borderValue=0)
+    if cfg.padding != "reflect-blur":
+        pad = outside_mask(m_eff, src.shape, cfg.size)
+        return out, k, 0.0 if pad is None else float(pad.mean())
     d = outside_distance(m_eff, src.shape, cfg.size)
     if d is None:
         return out, k, 0.0
     pad = d > 0
-    if cfg.padding == "reflect-blur" and pad.any():
+    if pad.any():
         scale = float(np.sqrt(abs(np.linalg.det(m_eff[:, :2]))))  # crop pixels per source pixel read
         _blur_padding(out, d * scale, pad, cfg.size)
     return out, k, float(pad.mean())

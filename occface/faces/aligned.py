@@ -99,16 +99,42 @@ def _eyes(lm):
 
 
 def grey_spread(img: np.ndarray, box) -> float:
-    """Grey levels (channel mean) between the 2nd and 98th percentile of ``img`` inside ``box`` (clipped)."""
+    """Grey levels (channel mean) between the 2nd and 98th percentile of ``img`` inside ``box`` (clipped).
+
+    Equal to ``np.percentile(grey, [2, 98])``'s difference (linear interpolation), read from a histogram
+    of the channel sums: a tenth of the cost of sorting the region's pixels."""
     h, w = img.shape[:2]
     x0, y0 = max(0, int(np.floor(box[0]))), max(0, int(np.floor(box[1])))
     x1, y1 = min(w, int(np.ceil(box[2])) + 1), min(h, int(np.ceil(box[3])) + 1)
     region = img[y0:y1, x0:x1]
     if region.size == 0:
         return 0.0
-    grey = region.mean(axis=2) if region.ndim == 3 else region
-    lo, hi = np.percentile(grey, [2, 98])
+    if region.ndim == 3:  # the mean of C uint8 values is (their integer sum) / C, exactly, in float64
+        sums = region[..., 0].astype(np.uint16)  # (channel by channel: 8x faster than sum(axis=2) here)
+        for c in range(1, region.shape[2]):
+            sums += region[..., c]
+        sums, div = sums.ravel(), float(region.shape[2])
+    else:
+        sums, div = region.ravel(), 1.0
+    lo, hi = _percentiles_of_ints(sums, (2.0, 98.0), div)
     return float(hi - lo)
+
+
+def _percentiles_of_ints(values: np.ndarray, qs, div: float) -> list[float]:
+    """``np.percentile(values / div, qs)`` (method "linear") for non-negative integer ``values``, by counting."""
+    n = values.size
+    cum = np.cumsum(np.bincount(values))
+    out = []
+    for q in qs:
+        idx = (np.float64(q) / 100.0) * (n - 1)  # numpy's virtual index, gamma and lerp, term for term
+        below = np.floor(idx)
+        gamma = idx - below
+        k = int(below)
+        a = np.searchsorted(cum, k, side="right") / div  # the k-th smallest value (0-based)
+        b = np.searchsorted(cum, min(k + 1, n - 1), side="right") / div
+        d = b - a
+        out.append(float(b - d * (1 - gamma)) if gamma >= 0.5 else float(a + d * gamma))
+    return out
 
 
 def check(lm: np.ndarray, shape: tuple[int, ...], tracking: float = 0.0, max_tracking: float = 0.0,

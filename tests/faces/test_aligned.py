@@ -177,3 +177,46 @@ def test_a_crop_inside_the_photo_has_no_padding(astronaut):
     assert np.array_equal(out, align_crop(astronaut, m, AlignConfig())[0])
     with pytest.raises(ValueError, match="padding"):
         AlignConfig(padding="mirror")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_grey_spread_is_numpys_percentile_difference(crops, seed):
+    """The histogram read-out equals np.percentile (linear) bit for bit: colour, grey, odd sizes, flat regions."""
+    rng = rng_for(seed, "grey-spread", "test")
+    cases = [c[0] for c in crops]
+    for _ in range(60):
+        h, w = (int(v) for v in rng.integers(1, 41, 2))
+        shape = (h, w, 3) if rng.random() < 0.5 else (h, w)
+        img = rng.integers(0, 256, shape, dtype=np.uint8)
+        if rng.random() < 0.2:
+            img[:] = rng.integers(0, 256)
+        cases.append(img)
+    for img in cases:
+        h, w = img.shape[:2]
+        x0, y0 = rng.uniform(-5, w / 2), rng.uniform(-5, h / 2)
+        box = (x0, y0, x0 + rng.uniform(0, w + 5), y0 + rng.uniform(0, h + 5))
+        r = img[max(0, int(np.floor(box[1]))):min(h, int(np.ceil(box[3])) + 1),
+                max(0, int(np.floor(box[0]))):min(w, int(np.ceil(box[2])) + 1)]
+        if r.size == 0:
+            assert aligned.grey_spread(img, box) == 0.0
+            continue
+        grey = r.mean(axis=2) if r.ndim == 3 else r
+        lo, hi = np.percentile(grey, [2, 98])
+        assert aligned.grey_spread(img, box) == float(hi - lo)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_outside_mask_is_where_the_distance_is_positive(seed):
+    from occface.faces.align import outside_mask
+
+    rng = rng_for(seed, "outside-mask", "test")
+    for _ in range(40):
+        shape = tuple(int(v) for v in rng.integers(20, 300, 2))
+        a = rng.uniform(-np.pi, np.pi)
+        s = rng.uniform(0.3, 3.0)
+        m = np.array([[s * np.cos(a), -s * np.sin(a), rng.uniform(-200, 100)],
+                      [s * np.sin(a), s * np.cos(a), rng.uniform(-200, 100)]])
+        d, pad = outside_distance(m, shape, 37), outside_mask(m, shape, 37)
+        assert (d is None) == (pad is None)
+        if d is not None:
+            assert np.array_equal(pad, d > 0)
