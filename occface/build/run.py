@@ -8,7 +8,10 @@ Sharding: records are sorted by key and cut into consecutive groups of
 therefore depends only on the inputs and the config, never on the worker
 count or partition, which is what makes builds byte-identical across
 ``--workers`` and lets ``--num-shards K --shard-index I`` (cluster job
-arrays) build exactly the shards j with ``j % K == I``.
+arrays) build exactly the shards j with ``j % K == I``.  Worker processes take pieces of
+the shards (:func:`pieces`, 16 records) rather than whole shards, so a build of a few large
+shards still keeps every worker busy; this process writes each shard from its pieces, in
+record order.
 
 Resume: a shard that exists under its final name is complete (atomic
 rename), so re-running the same command skips it.  Its stored config is
