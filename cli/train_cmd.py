@@ -150,6 +150,11 @@ AMP_HELP = "bf16 autocast, none, or auto (bf16 on CUDA, none on CPU)."
 @click.option("--landmark-input", type=click.Choice(["learned", "gt", "none"]), default="learned",
               show_default=True, help="Block-1 landmark input: learned prior, ground truth (Table II P+GT) "
                                       "or none (P-FP).")
+@click.option("--prior", "prior_kind", type=click.Choice(["heatmaps", "points"]), default="heatmaps",
+              show_default=True,
+              help="What the learned prior predicts: 16x16 heatmaps, or the 68 points (rendered as heatmaps).")
+@click.option("--heatmap-residual", is_flag=True,
+              help="Each block's heatmaps = its landmark input + a correction (the prior refined block by block).")
 @click.option("--variant", type=click.Choice(["full", "lg-dagger", "lg-star", "lg-plus", "lg-minus"]),
               default="full", show_default=True,
               help="Table III loss set: full = L_G; lg-dagger without L_adv^g; lg-star = L_mse+L_f+L_h; "
@@ -196,7 +201,7 @@ AMP_HELP = "bf16 autocast, none, or auto (bf16 on CUDA, none on CPU)."
 @click.option("--progress/--no-progress", default=True, show_default=True, help="tqdm bar (off under -q).")
 def train_ref(data, out, data_repeat, steps, batch_size, lrs, lr_d, betas, warmup, lr_decay, lr_decay_min, lr_decay_gamma,
               lr_decay_milestones, ema_decay, grad_clip, no_stage1_adversarial, stage2_trains, seed, widths,
-              public_code, landmark_input, variant, loss_weights, loss_reduction, heatmap_norm,
+              public_code, landmark_input, prior_kind, heatmap_residual, variant, loss_weights, loss_reduction, heatmap_norm,
               stop_prior_gradients, adversarial, remask, heatmaps_on_device, no_vgg, download_vgg, vgg16, vgg19,
               device, amp, channels_last, compile_, workers, threads, ckpt_every, log_every, image_every,
               grid_size, keep_every, val_every, val_images, resume, stop_at_step, max_minutes, progress):
@@ -223,7 +228,7 @@ def train_ref(data, out, data_repeat, steps, batch_size, lrs, lr_d, betas, warmu
     sources = vgg_sources_from_env(env)
     try:
         model = make(widths=widths, landmark_input=landmark_input, detach_prior=stop_prior_gradients,
-                     detach_heatmaps=stop_prior_gradients)
+                     detach_heatmaps=stop_prior_gradients, prior_kind=prior_kind, heatmap_residual=heatmap_residual)
         loss = LossWeights.preset(variant, adversarial=adversarial, reduction=loss_reduction,
                                   heatmap_norm=heatmap_norm, **_loss_weights(loss_weights))
         loader = None

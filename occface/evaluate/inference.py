@@ -58,11 +58,15 @@ def run_generator(g, lr: np.ndarray, *, device="cpu", amp: str = "none",
 def run_generator_with_prior(g, lr: np.ndarray, *, device="cpu", amp: str = "none",
                              channels_last: bool = False, heatmaps=None) -> Outputs:
     """:func:`run_generator` for all three blocks plus the landmarks decoded (argmax) from
-    every block's predicted heatmaps and from the learned prior's (:class:`Outputs`)."""
+    every block's predicted heatmaps and from the learned prior's (:class:`Outputs`; a
+    ``prior_kind="points"`` prior gives its regressed points)."""
     out = _forward(g, lr, device, amp, channels_last, heatmaps, 3)
     groupings = g.config.heatmap_groupings
     points = [decode_heatmaps(h) if decodable_points(gr) is not None else None
               for h, gr in zip(out.heatmaps, groupings)]
-    prior = (decode_heatmaps(out.prior) if out.prior is not None
-             and decodable_points(groupings[0]) is not None else None)
+    if out.prior_points is not None:  # a points prior: its own landmarks, not its rendering's argmax
+        prior = out.prior_points.detach().double().cpu().numpy()
+    else:
+        prior = (decode_heatmaps(out.prior) if out.prior is not None
+                 and decodable_points(groupings[0]) is not None else None)
     return Outputs(_to_u8(out.images), points, prior)

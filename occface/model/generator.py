@@ -89,6 +89,20 @@ class HeatmapHead(nn.Module):
         return h if self.template is None else h + self.template.to(h.dtype)
 
 
+class ResidualHeatmapHead(nn.Module):
+    """Features (B, width, S, S) and the block's landmark input (B, channels, S, S) -> heatmaps: the
+    input plus a 3x3 convolution that starts at zero (``ProUIGANConfig.heatmap_residual``)."""
+
+    def __init__(self, width: int, channels: int):
+        super().__init__()
+        self.conv = conv3x3(width, channels)
+        nn.init.zeros_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+
+    def forward(self, x: torch.Tensor, landmarks: torch.Tensor) -> torch.Tensor:
+        return landmarks.to(x.dtype) + self.conv(x)
+
+
 class UIBlock(nn.Module):
     """One upsampling-and-inpainting block: CM-AM then TUM, 2x upscaling.
 
@@ -108,7 +122,9 @@ class UIBlock(nn.Module):
                                             config.cosine_scale)
         else:
             self.encode_landmarks = self.cmam = None
-        self.heatmap_head = HeatmapHead(width, heatmaps_out, side, config.heatmap_template)
+        self.residual = bool(config.heatmap_residual and attention)
+        self.heatmap_head = (ResidualHeatmapHead(width, heatmaps_out) if self.residual else
+                             HeatmapHead(width, heatmaps_out, side, config.heatmap_template))
         self.tum = TUM(2 * width if attention else width, width, n_res, config.upsample)
         self.to_image = conv3x3(width, 3)
 
@@ -118,7 +134,8 @@ class UIBlock(nn.Module):
             return torch.tanh(self.to_image(self.tum(f_c))), self.heatmap_head(f_c)
         f_p, f_a = self.cmam(f_c, self.encode_landmarks(heatmaps))
         out = self.tum(torch.cat([f_p, f_a], dim=1))
-        return torch.tanh(self.to_image(out)), self.heatmap_head(f_p)
+        hm = self.heatmap_head(f_p, heatmaps) if self.residual else self.heatmap_head(f_p)
+        return torch.tanh(self.to_image(out)), hm
 
 
 class PriorEstimator(nn.Module):
@@ -135,15 +152,63 @@ class PriorEstimator(nn.Module):
         return self.net(lr)
 
 
+def render_points(points: torch.Tensor, side: int, sigma: float, frame: int = 128) -> torch.Tensor:
+    """(B, P, 2) points (x, y) in the ``frame`` crop -> (B, P, side, side) Gaussian heatmaps, peak 1 on
+    each point, ``sigma`` in heatmap pixels; the mapping of occface.faces.heatmaps
+    (``x_S = (x + 0.5) * S / frame - 0.5``), differentiable in the points (float32)."""
+    p = (points.float() + 0.5) * (side / frame) - 0.5
+    grid = torch.arange(side, dtype=torch.float32, device=points.device)
+    gx = torch.exp(-(grid - p[..., 0:1]).square() / (2 * sigma ** 2))  # (B, P, side) along x
+    gy = torch.exp(-(grid - p[..., 1:2]).square() / (2 * sigma ** 2))
+    return gy[..., :, None] * gx[..., None, :]
+
+
+class PointPrior(nn.Module):
+    """Learned prior that regresses the 68 landmarks from the occluded 16x16 input
+    (``prior_kind="points"``): a conv stem and residual blocks at 16x16, two stride-2
+    convolutions to 4x4, a linear layer giving offsets from the mean training shape (zero at
+    the start, so the first prediction is the mean shape), rendered as Gaussian heatmaps.
+
+    ``points(lr)``: (B, 3, 16, 16) in [-1, 1] -> (B, 68, 2) (x, y) in the 128 frame."""
+
+    #: offsets are predicted in units of this many 128-frame pixels (keeps the linear layer's
+    #: outputs near 1 for typical deviations from the mean face)
+    OFFSET_SCALE = 10.0
+
+    def __init__(self, width: int = 64, n_res: int = 2, sigma: float = 1.0):
+        super().__init__()
+        self.sigma = sigma
+        self.features = nn.Sequential(conv3x3(3, width), nn.ReLU(inplace=True),
+                                      *(ResBlock(width) for _ in range(n_res)),
+                                      nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU(inplace=True),
+                                      nn.Conv2d(2 * width, 2 * width, 3, stride=2, padding=1), nn.ReLU(inplace=True))
+        self.offsets = nn.Linear(2 * width * (LR_SIZE // 4) ** 2, 68 * 2)
+        nn.init.zeros_(self.offsets.weight)
+        nn.init.zeros_(self.offsets.bias)
+        self.register_buffer("mean_shape", torch.zeros(68, 2))  # set by ProUIGenerator.init_mean_shape
+
+    def points(self, lr: torch.Tensor) -> torch.Tensor:
+        d = self.offsets(self.features(lr).flatten(1)).view(-1, 68, 2)
+        return self.mean_shape.to(d.dtype) + self.OFFSET_SCALE * d
+
+    def forward(self, lr: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(heatmaps (B, 68, 16, 16) float32, points (B, 68, 2))."""
+        pts = self.points(lr)
+        return render_points(pts, LR_SIZE, self.sigma), pts
+
+
 class GeneratorOutput(NamedTuple):
     """``images``: per block (B,3,32,32), (B,3,64,64), (B,3,128,128) in [-1, 1].
     ``heatmaps``: per block (B,L1,16,16), (B,L2,32,32), (B,L3,64,64).
     ``prior``: the learned prior estimator's (B,L1,16,16) heatmaps, or None.
+    ``prior_points``: (B, 68, 2) landmarks in the 128 frame of a ``prior_kind="points"``
+    prior (whose ``prior`` heatmaps are their rendering), else None.
     Blocks not run (``blocks < 3``) are absent from the tuples."""
 
     images: tuple[torch.Tensor, ...]
     heatmaps: tuple[torch.Tensor, ...]
     prior: torch.Tensor | None
+    prior_points: torch.Tensor | None = None
 
 
 class ProUIGenerator(nn.Module):
@@ -153,9 +218,13 @@ class ProUIGenerator(nn.Module):
         super().__init__()
         self.config = config = config or ProUIGANConfig()
         hm = config.heatmap_channels
-        self.prior = (PriorEstimator(hm[0], config.prior_width, config.prior_res_blocks,
-                                     config.heatmap_template)
-                      if config.landmark_input == "learned" else None)
+        if config.landmark_input != "learned":
+            self.prior = None
+        elif config.prior_kind == "points":
+            self.prior = PointPrior(config.prior_width, config.prior_res_blocks, config.prior_sigma)
+        else:
+            self.prior = PriorEstimator(hm[0], config.prior_width, config.prior_res_blocks,
+                                        config.heatmap_template)
         self.blocks = nn.ModuleList(
             UIBlock(config.widths[i], config.res_blocks[i],
                     hm[0] if i == 0 else hm[i - 1], hm[i], config,
@@ -168,13 +237,18 @@ class ProUIGenerator(nn.Module):
         """Set every heatmap head's template (``config.heatmap_template``) to the mean
         ground-truth heatmaps of the training faces: ``mean_heatmaps`` per block,
         (L1, 16, 16), (L2, 32, 32), (L3, 64, 64); the learned prior takes block 1's."""
-        if not self.config.heatmap_template:
-            return
-        heads = [b.heatmap_head for b in self.blocks]
-        for head, mean in zip(heads, mean_heatmaps):
-            head.template.copy_(mean)
-        if self.prior is not None:
+        for head, mean in zip((b.heatmap_head for b in self.blocks), mean_heatmaps):
+            if getattr(head, "template", None) is not None:
+                head.template.copy_(mean)
+        if isinstance(self.prior, PriorEstimator) and self.prior.net[-1].template is not None:
             self.prior.net[-1].template.copy_(mean_heatmaps[0])
+
+    @torch.no_grad()
+    def init_mean_shape(self, mean_landmarks) -> None:
+        """Set a ``prior_kind="points"`` prior's starting shape to the mean (68, 2) landmarks of the
+        training faces (128 frame); other priors have none."""
+        if isinstance(self.prior, PointPrior):
+            self.prior.mean_shape.copy_(torch.as_tensor(mean_landmarks, dtype=torch.float32))
 
     def forward(self, lr: torch.Tensor, heatmaps: torch.Tensor | None = None,
                 blocks: int = 3) -> GeneratorOutput:
@@ -187,9 +261,13 @@ class ProUIGenerator(nn.Module):
         if not 1 <= blocks <= 3:
             raise ValueError(f"blocks must be 1, 2 or 3, got {blocks}")
         mode = self.config.landmark_input
-        prior = None
+        prior = points = None
         if mode == "learned":
-            prior = self.prior(lr)
+            if isinstance(self.prior, PointPrior):
+                prior, points = self.prior(lr)
+                prior = prior.to(lr.dtype)
+            else:
+                prior = self.prior(lr)
             landmarks = prior.detach() if self.config.detach_prior else prior
         elif mode == "gt":
             if heatmaps is None:
@@ -207,4 +285,4 @@ class ProUIGenerator(nn.Module):
             image, hm = block(image, landmarks)
             images.append(image)
             maps.append(hm)
-        return GeneratorOutput(tuple(images), tuple(maps), prior)
+        return GeneratorOutput(tuple(images), tuple(maps), prior, points)

@@ -17,6 +17,7 @@ import torch
 
 from ..errors import FormatError
 from ..format.atomic import atomic_path
+from ..format.canonical import to_dict
 from ..model import LossWeights, ProUIGANConfig, ProUIGenerator
 from .config import EXECUTION_FIELDS, ConfigMismatch
 
@@ -87,6 +88,8 @@ def _math_config(d: dict) -> dict:
 
 def check_resume(ckpt: dict, cfg_dict: dict, sha: str, path: str) -> None:
     want, have = _math_config(cfg_dict), _math_config(ckpt["config"])
+    if isinstance(have.get("model"), dict):  # model fields added since it was written take their defaults
+        have["model"] = to_dict(model_config_from_dict(have["model"]))
     diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
     if diff:
         lines = [f"  {k}: checkpoint {have.get(k)!r} vs now {want.get(k)!r}" for k in diff]

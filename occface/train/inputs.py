@@ -69,6 +69,17 @@ def mean_heatmaps(data, cfg: TrainConfig, sigma: float, n: int = 2048) -> list[t
     return out
 
 
+def mean_landmarks(data) -> torch.Tensor:
+    """(68, 2) float32: the mean landmarks (128 frame) of the train split of ``data`` (a points
+    prior's starting shape).  A pure function of the data."""
+    from ..evaluate.blocks import split_landmarks
+
+    lm = split_landmarks(data, "train")
+    if not len(lm):
+        raise ValueError("no training faces to take the mean shape from")
+    return torch.from_numpy(lm.astype("float64").mean(axis=0).astype("float32"))
+
+
 class _PlannedBatches(torch.utils.data.Dataset):
     """DataLoader view: item ``(epoch, position, n, indices)`` -> ((epoch, position, n),
     uint8 batch).  The epoch travels with the indices (re-masking draws that epoch's

@@ -35,7 +35,7 @@ from .config import NonFiniteLoss, RunExists, TrainConfig
 from .distributed import DistContext, agree
 from .grids import log_images
 from .monitor import ValSet, batch_prior_scalars, ema_update, validation_scalars
-from .inputs import loader, mean_heatmaps, prepare_batch, repeat_index
+from .inputs import loader, mean_heatmaps, mean_landmarks, prepare_batch, repeat_index
 from .schedule import lr_at, stage_bounds, stage_of
 
 
@@ -244,8 +244,12 @@ def train(cfg: TrainConfig, data, out_dir: str, *, dist: DistContext | None = No
                 f"batch {pos})")
     elif resume and main:
         log(f"no checkpoint in {out_dir}: starting from scratch")
-    if ckpt is None and cfg.model.heatmap_template:
-        g.init_templates([t.to(device) for t in mean_heatmaps(data, cfg, sigma)])
+    points_prior = cfg.model.landmark_input == "learned" and cfg.model.prior_kind == "points"
+    if ckpt is None and (cfg.model.heatmap_template or points_prior):
+        if cfg.model.heatmap_template:
+            g.init_templates([t.to(device) for t in mean_heatmaps(data, cfg, sigma)])
+        if points_prior:
+            g.init_mean_shape(mean_landmarks(data).to(device))
         if g_ema is not None:
             g_ema.load_state_dict(g.state_dict())
     run_json = os.path.join(out_dir, "run.json")

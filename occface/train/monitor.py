@@ -22,7 +22,7 @@ import torch
 from ..data import LoaderConfig, ShardReader
 from ..evaluate import blocks as blocks_mod
 from ..evaluate.inference import run_generator_with_prior
-from ..evaluate.landmarks import heatmap_nme
+from ..evaluate.landmarks import heatmap_nme, nme
 
 
 @torch.no_grad()
@@ -43,7 +43,9 @@ def batch_prior_scalars(out, landmarks: torch.Tensor, groupings) -> dict[str, fl
         e = heatmap_nme(hm, grouping, lm)
         if e is not None:
             out_scalars[f"prior/nme_block{k + 1}"] = float(e.mean())
-    if out.prior is not None:
+    if out.prior_points is not None:
+        out_scalars["prior/nme_estimator"] = float(nme(out.prior_points, lm).mean())
+    elif out.prior is not None:
         e = heatmap_nme(out.prior, groupings[0], lm)
         if e is not None:
             out_scalars["prior/nme_estimator"] = float(e.mean())

@@ -538,3 +538,61 @@ def test_cli_bench_model_tiny():
                                     "--iters", "1", "--max-seconds", "1", "--no-size"])
     assert res.exit_code == 0, res.output
     assert "ms/image" in res.output and "naive/fused" in res.output
+
+
+# ----------------------------------------------------------------------------- points prior, residual heatmaps
+
+def test_points_prior_renders_the_mean_shape_and_residual_blocks_pass_it_up():
+    """At the start a points prior predicts the mean shape, renders it exactly as the shard
+    renderer does, and residual heads hand it up unchanged: block k's heatmaps = the previous
+    block's upsampled x2."""
+    import numpy as np
+
+    from occface.model.generator import render_points
+
+    cfg = ProUIGANConfig(widths=(8, 6, 4), prior_width=8, prior_kind="points", heatmap_residual=True)
+    g = ProUIGenerator(cfg)
+    shape = torch.from_numpy(np.random.default_rng(3).uniform(20, 107, (68, 2)).astype(np.float32))
+    g.init_mean_shape(shape)
+    out = g(torch.rand(3, 3, 16, 16) * 2 - 1)
+    assert out.prior_points.shape == (3, 68, 2) and torch.equal(out.prior_points, shape.expand(3, 68, 2))
+    ref = occ_heatmaps.render(shape.double().numpy(), "all68", 16, 1.0)
+    torch.testing.assert_close(out.prior[0], torch.from_numpy(ref).float(), atol=1e-6, rtol=0)
+    assert torch.equal(out.heatmaps[0], out.prior)
+    for k in (1, 2):
+        up = F.interpolate(out.heatmaps[k - 1], scale_factor=2, mode="bilinear", align_corners=False)
+        torch.testing.assert_close(out.heatmaps[k], up)
+    # odd sigma and side: the renderer's mapping, peak 1 on the point
+    pts = torch.tensor([[[63.5, 40.25]]])
+    h = render_points(pts, 33, 0.7)
+    assert h.shape == (1, 1, 33, 33) and h.max() <= 1
+    torch.testing.assert_close(h[0, 0], torch.from_numpy(occ_heatmaps.render(
+        np.tile(pts[0].numpy(), (68, 1)), "all68", 33, 0.7)[0]).float(), atol=1e-6, rtol=0)
+
+
+def test_block3_heatmap_loss_reaches_the_points_prior():
+    cfg = ProUIGANConfig(widths=(8, 6, 4), prior_width=8, prior_kind="points", heatmap_residual=True)
+    g = ProUIGenerator(cfg)
+    g.init_mean_shape(torch.full((68, 2), 64.0) + torch.arange(68.0)[:, None] * 0.5)
+    torch.manual_seed(1)
+    out = g(torch.rand(2, 3, 16, 16) * 2 - 1)
+    target = torch.zeros_like(out.heatmaps[2])
+    heatmap_loss(out.heatmaps[2], target + 0.5, norm="target").backward()
+    assert g.prior.offsets.weight.grad.abs().sum() > 0  # through the residual chain and the renderer
+    assert g.blocks[2].heatmap_head.conv.weight.grad.abs().sum() > 0
+
+
+def test_points_prior_and_residual_config_checks():
+    with pytest.raises(ValueError, match="all68"):
+        ProUIGANConfig(prior_kind="points", heatmap_groupings=("pu7", "pu42", "all68"))
+    with pytest.raises(ValueError, match="heatmap_residual"):
+        ProUIGANConfig(heatmap_residual=True, heatmap_groupings=("pu7", "pu42", "all68"))
+    with pytest.raises(ValueError, match="heatmap_residual"):
+        ProUIGANConfig(heatmap_residual=True, landmark_input="none")
+    with pytest.raises(ValueError, match="prior_kind"):
+        ProUIGANConfig(prior_kind="boxes")
+    with pytest.raises(ValueError, match="prior_sigma"):
+        ProUIGANConfig(prior_kind="points", prior_sigma=0.0)
+    g = ProUIGenerator(ProUIGANConfig(widths=(8, 6, 4), heatmap_residual=True, landmark_input="gt"))
+    out = g(torch.zeros(1, 3, 16, 16), heatmaps=torch.ones(1, 68, 16, 16))
+    assert out.prior is None and out.prior_points is None and torch.equal(out.heatmaps[0], torch.ones(1, 68, 16, 16))
