@@ -8,10 +8,10 @@ Sharding: records are sorted by key and cut into consecutive groups of
 therefore depends only on the inputs and the config, never on the worker
 count or partition, which is what makes builds byte-identical across
 ``--workers`` and lets ``--num-shards K --shard-index I`` (cluster job
-arrays) build exactly the shards j with ``j % K == I``.  Worker processes take pieces of
-the shards (:func:`pieces`, 16 records) rather than whole shards, so a build of a few large
-shards still keeps every worker busy; this process writes each shard from its pieces, in
-record order.
+arrays) build exactly the shards j with ``j % K == I``.  Worker processes build and write whole
+shards, except the last ones (as many as there are workers), which they share in pieces of 8
+records (:func:`pieces`) and this process writes, so a build of a few large shards still keeps
+every worker busy to the end.
 
 Resume: a shard that exists under its final name is complete (atomic
 rename), so re-running the same command skips it.  Its stored config is
@@ -102,12 +102,12 @@ def build_shard(index: int, records: list[Record], source: Source, cfg: BuildCon
     return write_built_shard(index, records, samples, rejections, source, cfg, out_dir, lines)
 
 
-#: records per task when several workers share the shards.  Workers take pieces of shards, not
-#: whole shards, so the last shard does not finish alone: with 256-record shards, 400 photos are
-#: two shards of 256 and 144, and two workers given a shard each reach at most 400/256 = 1.56x.
-#: Small enough to balance photos whose cost varies 10x with size, large enough that the
-#: per-task transfer (~140 KB of arrays per sample) stays a small fraction of the work.
-POOL_PIECE = 16
+#: records per piece of the last shards (see :func:`_run_pool`).  Whole shards alone leave the last
+#: shard to one worker: with 256-record shards, 400 photos are two shards of 256 and 144, and two
+#: workers given a shard each reach at most 400/256 = 1.56x.  Small enough to balance photos whose
+#: cost varies 10x with size, large enough that the per-task transfer (~140 KB of arrays per
+#: sample, written by the parent) stays a small fraction of the work.
+POOL_PIECE = 8
 
 
 def pieces(todo: list[int], groups: list[list[Record]], source: Source, size: int = POOL_PIECE):
@@ -129,17 +129,25 @@ def pieces(todo: list[int], groups: list[list[Record]], source: Source, size: in
 _WORKER: dict = {}
 
 
-def _worker_init(source, cfg):
+def _worker_init(source, cfg, out_dir):
     import cv2
 
     cv2.setNumThreads(1)  # one process per core; OpenCV's own threads would oversubscribe
-    _WORKER.update(source=source, cfg=cfg)
+    _WORKER.update(source=source, cfg=cfg, out_dir=out_dir)
 
 
 def _worker_task(task):
-    j, first, records = task
-    samples, rejections = shard_samples(records, _WORKER["source"], _WORKER["cfg"])
-    return j, first, len(records), samples, rejections
+    """``("shard", j, records, lines)``: build and write shard j here, return its counts;
+    ``("piece", j, first, records)``: return the piece's samples and rejections to the parent."""
+    w = _WORKER
+    if task[0] == "shard":
+        _, j, records, lines = task
+        samples, rejections = shard_samples(records, w["source"], w["cfg"])
+        write_built_shard(j, records, samples, rejections, w["source"], w["cfg"], w["out_dir"], lines)
+        return "shard", j, 0, len(records), len(samples), len(rejections)
+    _, j, first, records = task
+    samples, rejections = shard_samples(records, w["source"], w["cfg"])
+    return "piece", j, first, len(records), samples, rejections
 
 
 # ----------------------------------------------------------------------------- planning
@@ -216,17 +224,24 @@ class Partition:
 
 
 def _run_pool(todo, bp: BuildPlan, source, cfg, out_dir, workers, tick) -> None:
-    """Build shards ``todo`` with ``workers`` processes taking pieces of them (:func:`pieces`); this
-    process writes each shard once all its pieces are in.  The first failure stops the pool and is raised."""
+    """Build shards ``todo`` with ``workers`` processes.  All but the last ``workers`` shards go to
+    the workers whole (each writes its own); the last ones are cut into pieces (:func:`pieces`) that
+    any worker takes, and this process writes each of them once all its pieces are in, so no worker
+    is left building a last shard alone.  The first failure stops the pool and is raised."""
     _preload(cfg)
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    tasks = pieces(todo, bp.groups, source)
-    left = {j: 0 for j in todo}
-    for j, _, _ in tasks:
-        left[j] += 1
-    got: dict[int, list] = {j: [] for j in todo}
-    with ctx.Pool(workers, _worker_init, (source, cfg)) as pool:  # exit = terminate
-        for j, first, n_files, samples, rejections in pool.imap_unordered(_worker_task, tasks):
+    n_whole = max(0, len(todo) - workers)
+    tasks = [("shard", j, bp.groups[j], bp.lines[j]) for j in todo[:n_whole]]
+    tasks += [("piece", j, first, recs) for j, first, recs in pieces(todo[n_whole:], bp.groups, source)]
+    left: dict[int, int] = {}
+    for t in tasks[n_whole:]:
+        left[t[1]] = left.get(t[1], 0) + 1
+    got: dict[int, list] = {j: [] for j in left}
+    with ctx.Pool(workers, _worker_init, (source, cfg, out_dir)) as pool:  # exit = terminate
+        for kind, j, first, n_files, samples, rejections in pool.imap_unordered(_worker_task, tasks):
+            if kind == "shard":
+                tick(n_files, samples, rejections)
+                continue
             tick(n_files, len(samples), len(rejections))
             got[j].append((first, samples, rejections))
             left[j] -= 1
