@@ -239,7 +239,7 @@ def _run_pool(todo, bp: BuildPlan, source, cfg, out_dir, workers, tick) -> None:
     got: dict[int, list] = {j: [] for j in left}
     with ctx.Pool(workers, _worker_init, (source, cfg, out_dir)) as pool:  # exit = terminate
         for kind, j, first, n_files, samples, rejections in pool.imap_unordered(_worker_task, tasks):
-            if kind == "shard":
+            if kind == "shard":  # written by the worker: samples and rejections are counts
                 tick(n_files, samples, rejections)
                 continue
             tick(n_files, len(samples), len(rejections))

@@ -208,16 +208,29 @@ def padding_mask(rgb_shape: tuple[int, ...], m: np.ndarray, cfg: AlignConfig) ->
     return np.zeros((cfg.size, cfg.size), bool) if pad is None else pad
 
 
+def percentiles_of_ints(values: np.ndarray, qs, div: float) -> list[float]:
+    """``np.percentile(values / div, qs)`` (method "linear"), bit for bit, for non-negative integer
+    ``values`` (1-D), read from their histogram: ~10x faster than sorting a crop's pixels."""
+    n = values.size
+    cum = np.cumsum(np.bincount(values))
+    out = []
+    for q in qs:
+        idx = (np.float64(q) / 100.0) * (n - 1)  # numpy's virtual index, gamma and lerp, term for term
+        below = np.floor(idx)
+        gamma = idx - below
+        k = int(below)
+        a = np.searchsorted(cum, k, side="right") / div  # the k-th smallest value (0-based)
+        b = np.searchsorted(cum, min(k + 1, n - 1), side="right") / div
+        d = b - a
+        out.append(float(b - d * (1 - gamma)) if gamma >= 0.5 else float(a + d * gamma))
+    return out
+
+
 def median_u8(values: np.ndarray) -> np.ndarray:
     """Per-channel median of (n, C) uint8 values, equal to ``np.median(values, axis=0)`` (the mean of the
-    two middle values when n is even), from histograms: ~10x faster on a crop's pixels."""
-    n = len(values)
-    lo, hi = (n - 1) // 2, n // 2
-    out = np.empty(values.shape[1], np.float64)
-    for c in range(values.shape[1]):
-        cum = np.cumsum(np.bincount(values[:, c], minlength=256))
-        out[c] = (np.searchsorted(cum, lo, side="right") + np.searchsorted(cum, hi, side="right")) / 2.0
-    return out
+    two middle values when n is even), from histograms (:func:`percentiles_of_ints`)."""
+    return np.array([percentiles_of_ints(values[:, c], (50.0,), 1.0)[0] for c in range(values.shape[1])],
+                    np.float64)
 
 
 def _blur_padding(out: np.ndarray, d_crop: np.ndarray, pad: np.ndarray, size: int) -> None:

@@ -54,6 +54,7 @@ import cv2
 import numpy as np
 
 from . import dlib_models
+from .align import percentiles_of_ints
 
 PREDICT_PAD = 0.25
 INSIDE_TOL = 0.02
@@ -116,25 +117,8 @@ def grey_spread(img: np.ndarray, box) -> float:
         sums, div = sums.ravel(), float(region.shape[2])
     else:
         sums, div = region.ravel(), 1.0
-    lo, hi = _percentiles_of_ints(sums, (2.0, 98.0), div)
+    lo, hi = percentiles_of_ints(sums, (2.0, 98.0), div)
     return float(hi - lo)
-
-
-def _percentiles_of_ints(values: np.ndarray, qs, div: float) -> list[float]:
-    """``np.percentile(values / div, qs)`` (method "linear") for non-negative integer ``values``, by counting."""
-    n = values.size
-    cum = np.cumsum(np.bincount(values))
-    out = []
-    for q in qs:
-        idx = (np.float64(q) / 100.0) * (n - 1)  # numpy's virtual index, gamma and lerp, term for term
-        below = np.floor(idx)
-        gamma = idx - below
-        k = int(below)
-        a = np.searchsorted(cum, k, side="right") / div  # the k-th smallest value (0-based)
-        b = np.searchsorted(cum, min(k + 1, n - 1), side="right") / div
-        d = b - a
-        out.append(float(b - d * (1 - gamma)) if gamma >= 0.5 else float(a + d * gamma))
-    return out
 
 
 def check(lm: np.ndarray, shape: tuple[int, ...], tracking: float = 0.0, max_tracking: float = 0.0,

@@ -73,11 +73,12 @@ def mean_landmarks(data) -> torch.Tensor:
     """(68, 2) float32: the mean landmarks (128 frame) of the train split of ``data`` (a points
     prior's starting shape).  A pure function of the data."""
     from ..evaluate.blocks import split_landmarks
+    from ..evaluate.landmarks import mean_shape
 
     lm = split_landmarks(data, "train")
     if not len(lm):
         raise ValueError("no training faces to take the mean shape from")
-    return torch.from_numpy(lm.astype("float64").mean(axis=0).astype("float32"))
+    return torch.from_numpy(mean_shape(lm).astype("float32"))
 
 
 class _PlannedBatches(torch.utils.data.Dataset):
