@@ -74,8 +74,11 @@ def shard_samples(records: list[Record], source: Source, cfg: BuildConfig, tick=
 
 
 def write_built_shard(index: int, records: list[Record], samples: list, rejections: list, source: Source,
-                      cfg: BuildConfig, out_dir: str, lines: list[str] | None = None) -> dict:
-    """Write ``shards/shard-<index>.h5`` from the samples and rejections of all its records, in record order."""
+                      cfg: BuildConfig, out_dir: str, lines: list[str] | None = None) -> tuple[dict, list]:
+    """Write ``shards/shard-<index>.h5`` from the samples and rejections of all its records, in record order.
+
+    Returns its manifest entry and rejection log (:func:`occface.format.manifest.written_entry`: the
+    writer hashes the file it just wrote)."""
     attrs = {
         "config": to_json(cfg),
         "source": json.dumps(source.describe(), sort_keys=True),
@@ -92,12 +95,14 @@ def write_built_shard(index: int, records: list[Record], samples: list, rejectio
     path = os.path.join(out_dir, "shards", shards.shard_name(index))
     shards.write_shard(path, samples, attrs, source.fields(), cfg.hr_size, cfg.lr_size, specs, alpha=cfg.store_alpha,
                        inputs=lines)
-    return {"index": index, "samples": len(samples), "rejected": len(rejections)}
+    entry = manifest_fmt.written_entry(out_dir, index, len(records), [x["meta"]["split"] for x in samples],
+                                       len(rejections), attrs.get("inputs_sha256"))
+    return entry, rejections
 
 
 def build_shard(index: int, records: list[Record], source: Source, cfg: BuildConfig, out_dir: str,
-                tick=None, lines: list[str] | None = None) -> dict:
-    """Process and write one shard in this process."""
+                tick=None, lines: list[str] | None = None) -> tuple[dict, list]:
+    """Process and write one shard in this process; returns its manifest entry and rejection log."""
     samples, rejections = shard_samples(records, source, cfg, tick)
     return write_built_shard(index, records, samples, rejections, source, cfg, out_dir, lines)
 
@@ -137,14 +142,16 @@ def _worker_init(source, cfg, out_dir):
 
 
 def _worker_task(task):
-    """``("shard", j, records, lines)``: build and write shard j here, return its counts;
-    ``("piece", j, first, records)``: return the piece's samples and rejections to the parent."""
+    """``("shard", j, records, lines)``: build and write shard j here, return its manifest entry and
+    rejection log; ``("piece", j, first, records)``: return the piece's samples and rejections to the
+    parent."""
     w = _WORKER
     if task[0] == "shard":
         _, j, records, lines = task
         samples, rejections = shard_samples(records, w["source"], w["cfg"])
-        write_built_shard(j, records, samples, rejections, w["source"], w["cfg"], w["out_dir"], lines)
-        return "shard", j, 0, len(records), len(samples), len(rejections)
+        entry, rejections = write_built_shard(j, records, samples, rejections, w["source"], w["cfg"], w["out_dir"],
+                                              lines)
+        return "shard", j, 0, len(records), entry, rejections
     _, j, first, records = task
     samples, rejections = shard_samples(records, w["source"], w["cfg"])
     return "piece", j, first, len(records), samples, rejections
@@ -223,11 +230,12 @@ class Partition:
         return shard % self.count == self.index
 
 
-def _run_pool(todo, bp: BuildPlan, source, cfg, out_dir, workers, tick) -> None:
+def _run_pool(todo, bp: BuildPlan, source, cfg, out_dir, workers, tick) -> dict[int, tuple[dict, list]]:
     """Build shards ``todo`` with ``workers`` processes.  All but the last ``workers`` shards go to
     the workers whole (each writes its own); the last ones are cut into pieces (:func:`pieces`) that
     any worker takes, and this process writes each of them once all its pieces are in, so no worker
-    is left building a last shard alone.  The first failure stops the pool and is raised."""
+    is left building a last shard alone.  The first failure stops the pool and is raised.  Returns
+    shard index -> (manifest entry, rejection log) of every shard written."""
     _preload(cfg)
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     n_whole = max(0, len(todo) - workers)
@@ -237,18 +245,21 @@ def _run_pool(todo, bp: BuildPlan, source, cfg, out_dir, workers, tick) -> None:
     for t in tasks[n_whole:]:
         left[t[1]] = left.get(t[1], 0) + 1
     got: dict[int, list] = {j: [] for j in left}
+    written: dict[int, tuple[dict, list]] = {}
     with ctx.Pool(workers, _worker_init, (source, cfg, out_dir)) as pool:  # exit = terminate
         for kind, j, first, n_files, samples, rejections in pool.imap_unordered(_worker_task, tasks):
-            if kind == "shard":  # written by the worker: samples and rejections are counts
-                tick(n_files, samples, rejections)
+            if kind == "shard":  # written by the worker: samples is its manifest entry
+                tick(n_files, samples["samples"], len(rejections))
+                written[j] = samples, rejections
                 continue
             tick(n_files, len(samples), len(rejections))
             got[j].append((first, samples, rejections))
             left[j] -= 1
             if not left[j]:
                 parts = sorted(got.pop(j), key=lambda x: x[0])
-                write_built_shard(j, bp.groups[j], [x for p in parts for x in p[1]],
-                                  [x for p in parts for x in p[2]], source, cfg, out_dir, bp.lines[j])
+                written[j] = write_built_shard(j, bp.groups[j], [x for p in parts for x in p[1]],
+                                               [x for p in parts for x in p[2]], source, cfg, out_dir, bp.lines[j])
+    return written
 
 
 def build(source: Source, cfg: BuildConfig, out_dir: str, workers: int = 0, partition: Partition = Partition(),
@@ -303,6 +314,7 @@ def _build_locked(source, cfg, out_dir, workers, partition, progress, log, rebui
 
         bar = tqdm(total=n_records, unit="file", desc="build", dynamic_ncols=True)
     found = rejected = 0
+    written: dict[int, tuple[dict, list]] = {}
 
     def tick(f, s, r):
         nonlocal found, rejected
@@ -321,11 +333,11 @@ def _build_locked(source, cfg, out_dir, workers, partition, progress, log, rebui
                 cv2.setNumThreads(1)
                 try:
                     for j in todo:
-                        build_shard(j, groups[j], source, cfg, out_dir, tick, lines=bp.lines[j])
+                        written[j] = build_shard(j, groups[j], source, cfg, out_dir, tick, lines=bp.lines[j])
                 finally:
                     cv2.setNumThreads(threads)
             elif todo:
-                _run_pool(todo, bp, source, cfg, out_dir, workers, tick)
+                written = _run_pool(todo, bp, source, cfg, out_dir, workers, tick)
     except BaseException:
         with contextlib.suppress(OSError):
             remove_temp_files(out_dir, partition, mine)  # of workers the failure stopped
@@ -336,7 +348,7 @@ def _build_locked(source, cfg, out_dir, workers, partition, progress, log, rebui
     part = None if partition.count == 1 else {"index": partition.index, "count": partition.count}
     with writes(out_dir):
         manifest = manifest_fmt.write_manifest(out_dir, to_dict(cfg), source.describe(), n, mine, part,
-                                               bp.accounting())
+                                               bp.accounting(), written)
     tot = manifest["totals"]
     errors = manifest["rejections"]["counts"].get("processing_error", 0)
     if errors:

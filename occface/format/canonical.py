@@ -27,12 +27,17 @@ def to_json(obj) -> str:
     return json.dumps(to_dict(obj), sort_keys=True, separators=(",", ":"))
 
 
-def sha256_file(path, bufsize: int = 1 << 22) -> str:
-    """Hex SHA-256 of a file's bytes."""
+def sha256_file(path, bufsize: int = 1 << 18) -> str:
+    """Hex SHA-256 of a file's bytes.
+
+    Read unbuffered into one reused buffer: a fresh multi-MB ``read()`` per chunk spends as long in
+    allocation and page faults as the hash itself; 256 KiB stays in the CPU's cache."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(bufsize):
-            h.update(chunk)
+    buf = bytearray(bufsize)
+    view = memoryview(buf)
+    with open(path, "rb", buffering=0) as fh:
+        while n := fh.readinto(buf):
+            h.update(view[:n])
     return h.hexdigest()
 
 

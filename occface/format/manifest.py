@@ -61,26 +61,39 @@ def versions() -> dict:
 # ----------------------------------------------------------------------------- writing
 
 def shard_entry(out_dir: str, index: int) -> tuple[dict, list[dict], dict]:
-    """(manifest entry, rejection log, root attributes) of shard ``index`` of a build."""
-    rel = f"shards/{shards.shard_name(index)}"
-    path = os.path.join(out_dir, rel)
+    """(manifest entry, rejection log, root attributes) of shard ``index`` of a build, read back from it."""
+    path = os.path.join(out_dir, "shards", shards.shard_name(index))
     attrs = shards.read_attrs(path)
     meta = shards.read_meta(path)
-    splits: dict[str, int] = {}
-    for s in meta["split"]:
-        splits[s] = splits.get(s, 0) + 1
-    entry = {
+    entry = written_entry(out_dir, index, int(attrs["num_records"]), list(meta["split"]), len(attrs["rejections"]),
+                          attrs.get("inputs_sha256"))
+    if entry["samples"] != int(attrs["num_samples"]):
+        raise FormatError(f"{path}: num_samples {attrs['num_samples']} but {entry['samples']} meta/split rows")
+    return entry, attrs["rejections"], attrs
+
+
+def written_entry(out_dir: str, index: int, records: int, splits: list[str], rejected: int,
+                  inputs_sha256: str | None) -> dict:
+    """Manifest entry of shard ``index`` from what its writer knows (one split name per sample, in
+    order), plus the file's size and SHA-256.  The writer calls this right after writing, while the
+    file is still in the page cache, so each worker hashes its own shards and the manifest need not
+    read them back."""
+    rel = f"shards/{shards.shard_name(index)}"
+    path = os.path.join(out_dir, rel)
+    counts: dict[str, int] = {}
+    for s in splits:
+        counts[s] = counts.get(s, 0) + 1
+    return {
         "file": rel,
         "index": index,
-        "records": int(attrs["num_records"]),
-        "samples": int(attrs["num_samples"]),
-        "rejected": len(attrs["rejections"]),
-        "splits": dict(sorted(splits.items())),
+        "records": records,
+        "samples": len(splits),
+        "rejected": rejected,
+        "splits": dict(sorted(counts.items())),
         "sha256": sha256_file(path),
         "bytes": os.path.getsize(path),
-        "inputs_sha256": attrs.get("inputs_sha256"),
+        "inputs_sha256": inputs_sha256,
     }
-    return entry, attrs["rejections"], attrs
 
 
 def _counts(log: list[dict]) -> dict[str, int]:
@@ -137,16 +150,19 @@ def assemble_manifest(entries: list[dict], rejections: list[dict], cfg_dict: dic
 
 
 def write_manifest(out_dir: str, cfg_dict: dict, source_desc: dict, n_shards: int, owned: list[int],
-                   partition: dict | None = None, accounting: dict | None = None) -> dict:
+                   partition: dict | None = None, accounting: dict | None = None,
+                   written: dict[int, tuple[dict, list[dict]]] | None = None) -> dict:
     """Write the manifest of the shards ``owned`` (all of them, or one partition's) and return it.
 
     ``partition``: ``{"index", "count"}`` for one partition of a job array (its part
     manifest is written), ``None`` for a whole build (``manifest.json``).  ``accounting``:
-    see :func:`assemble_manifest`.
+    see :func:`assemble_manifest`.  ``written``: shard index -> (entry, rejection log) of the shards
+    this run wrote (:func:`written_entry`); the others (complete before a resume) are read back.
     """
+    written = written or {}
     entries, rejections = [], []
     for j in owned:
-        e, rej, _ = shard_entry(out_dir, j)
+        e, rej = written[j] if j in written else shard_entry(out_dir, j)[:2]
         entries.append(e)
         rejections.extend(rej)
     manifest = assemble_manifest(entries, rejections, cfg_dict, source_desc, n_shards, partition, accounting)

@@ -142,6 +142,23 @@ def test_two_workers_split_one_shard_into_pieces_and_write_the_same_bytes(sample
     assert hashes(str(tmp_path / "w2")) == hashes(str(tmp_path / "w1"))
 
 
+def test_the_manifest_entries_the_writers_report_are_the_shards_read_back(sample_build, tmp_path):
+    """Each writer hashes its own shard and reports its entry; they equal what reading the files gives."""
+    ref, cfg = sample_build
+    small = BuildConfig(shard_size=13, fill=cfg.fill, heatmaps=cfg.heatmaps, seed=cfg.seed)
+    for workers in (1, 2):
+        out = str(tmp_path / f"w{workers}")
+        m = B.build(SampleSource(), small, out, workers=workers, **QUIET)
+        assert len(m["shards"]) > 3  # whole shards written by workers and the pieced last ones
+        log = []
+        for e in m["shards"]:
+            entry, rej, _ = manifest_fmt.shard_entry(out, e["index"])
+            assert e == entry
+            log.extend(rej)
+        assert m["rejections"]["log"] == log
+        assert manifest_fmt.verify(out) == []
+
+
 def test_pieces_cover_every_shard_in_order_and_keep_a_photo_whole():
     class Pairs(SampleSource):  # records i and i+1 share a photo, as Helen's x8 variants do
         def photo_key(self, record):
