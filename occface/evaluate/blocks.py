@@ -40,14 +40,19 @@ def image_scores(images: list[np.ndarray], hr: np.ndarray, *, y_channel: bool = 
 
 
 def prior_scores(points: list[np.ndarray | None], groupings, landmarks: np.ndarray,
-                 prior: np.ndarray | None = None) -> dict[str, list[float] | None]:
+                 prior: np.ndarray | None = None,
+                 points_subpixel: list[np.ndarray | None] | None = None) -> dict[str, list[float] | None]:
     """Per-image NME x100 of each block's decoded landmarks (``"block1"`` ... ; None for a
-    block whose grouping is not single points) and of the learned prior estimator's
-    (``"estimator"``, block 1's grouping)."""
+    block whose grouping is not single points), of the same with the quarter-cell read-out
+    (``"block1_subpixel"`` ..., when ``points_subpixel`` is given) and of the learned prior
+    estimator's (``"estimator"``, block 1's grouping)."""
     out: dict[str, list[float] | None] = {}
     for k, (pts, grouping) in enumerate(zip(points, groupings)):
         idx = decodable_points(grouping)
         out[f"block{k + 1}"] = None if pts is None or idx is None else nme(pts, landmarks, idx).tolist()
+        if points_subpixel is not None:
+            sp = points_subpixel[k]
+            out[f"block{k + 1}_subpixel"] = None if sp is None or idx is None else nme(sp, landmarks, idx).tolist()
     if prior is not None and decodable_points(groupings[0]) is not None:
         out["estimator"] = nme(prior, landmarks, decodable_points(groupings[0])).tolist()
     return out

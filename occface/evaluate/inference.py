@@ -14,13 +14,16 @@ from .landmarks import decodable_points, decode_heatmaps
 
 class Outputs(NamedTuple):
     """One batch through a generator.  ``images``: each block's (B, s, s, 3) uint8 output
-    (s = 32, 64, 128).  ``points``: each block's landmarks decoded from its heatmaps,
-    (B, C, 2) float64 in the 128 frame, or None when its grouping has grouped channels.
-    ``prior``: the same for the learned prior estimator's 16x16 heatmaps, or None."""
+    (s = 32, 64, 128).  ``points``: each block's landmarks decoded (argmax) from its heatmaps,
+    (B, C, 2) float64 in the 128 frame, or None when its grouping has grouped channels;
+    ``points_subpixel``: the same with the quarter-cell read-out (``decode_heatmaps``).
+    ``prior``: the learned prior estimator's landmarks (argmax of its 16x16 heatmaps, or a
+    points prior's own points), or None."""
 
     images: list[np.ndarray]
     points: list[np.ndarray | None]
     prior: np.ndarray | None
+    points_subpixel: list[np.ndarray | None] | None = None
 
 
 def _forward(g, lr: np.ndarray, device, amp: str, channels_last: bool, heatmaps, blocks: int):
@@ -64,9 +67,11 @@ def run_generator_with_prior(g, lr: np.ndarray, *, device="cpu", amp: str = "non
     groupings = g.config.heatmap_groupings
     points = [decode_heatmaps(h) if decodable_points(gr) is not None else None
               for h, gr in zip(out.heatmaps, groupings)]
+    sub = [decode_heatmaps(h, subpixel=True) if decodable_points(gr) is not None else None
+           for h, gr in zip(out.heatmaps, groupings)]
     if out.prior_points is not None:  # a points prior: its own landmarks, not its rendering's argmax
         prior = out.prior_points.detach().double().cpu().numpy()
     else:
         prior = (decode_heatmaps(out.prior) if out.prior is not None
                  and decodable_points(groupings[0]) is not None else None)
-    return Outputs(_to_u8(out.images), points, prior)
+    return Outputs(_to_u8(out.images), points, prior, sub)

@@ -129,7 +129,8 @@ def block_report(block_per: dict, shape_from: str) -> dict:
     """``blocks`` and ``prior`` sections of the report from the per-image lists."""
     mean = lambda v: float(np.mean(v)) if v else None  # noqa: E731
     prior = {"mean_shape_nme": mean(block_per["nme_mean_shape"]), "mean_shape_from": shape_from,
-             "blocks": [{"block": k, "nme": mean(block_per.get(f"nme_block{k}"))} for k in (1, 2, 3)]}
+             "blocks": [{"block": k, "nme": mean(block_per.get(f"nme_block{k}")),
+                         "nme_subpixel": mean(block_per.get(f"nme_block{k}_subpixel"))} for k in (1, 2, 3)]}
     if block_per.get("nme_estimator"):
         prior["estimator"] = {"nme": mean(block_per["nme_estimator"])}
     return {"blocks": [{"block": k, "side": s, "psnr": mean(block_per[f"psnr{k}"]),
@@ -241,7 +242,7 @@ def validate(checkpoint: str | None, data: str, out_dir: str, cfg: ValidateConfi
                     block_per[f"ssim{k + 1}"] += sc["ssim"]
                 lm = np.asarray(b["landmarks"], np.float64)
                 for name, v in blocks_mod.prior_scores(res.points, g.config.heatmap_groupings, lm,
-                                                       res.prior).items():
+                                                       res.prior, res.points_subpixel).items():
                     if v is not None:
                         block_per[f"nme_{name}"] += v
                 block_per["nme_mean_shape"] += blocks_mod.mean_shape_scores(shape, lm)

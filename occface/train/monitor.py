@@ -89,7 +89,7 @@ def validation_scalars(g, val: ValSet, device, amp: str = "none", batch_size: in
                 sums.setdefault(f"val/psnr_block{k + 1}", []).extend(sc["psnr"])
                 sums.setdefault(f"val/ssim_block{k + 1}", []).extend(sc["ssim"])
             for name, v in blocks_mod.prior_scores(o.points, g.config.heatmap_groupings,
-                                                   val.landmarks[sl], o.prior).items():
+                                                   val.landmarks[sl], o.prior, o.points_subpixel).items():
                 if v is not None:
                     sums.setdefault(f"val/nme_{name}", []).extend(v)
     finally:

@@ -264,8 +264,13 @@ def test_decoded_landmarks_of_perfect_heatmaps_have_nme_zero():
         assert np.all(L.nme(L.decode_heatmaps(hm), grid_pts) == 0)
         scores = B.prior_scores([L.decode_heatmaps(hm)] * 3, ("all68",) * 3, grid_pts)
         assert scores["block1"] == scores["block3"] == [0.0, 0.0, 0.0]
+        np.testing.assert_allclose(L.decode_heatmaps(hm, subpixel=True), grid_pts)  # symmetric: no shift
         off = grid_pts + rng.uniform(-0.49, 0.49, grid_pts.shape) * f
-        assert np.abs(L.decode_heatmaps(np.stack([H.render(p, "all68", side) for p in off])) - off).max() <= f / 2
+        hm_off = np.stack([H.render(p, "all68", side) for p in off])
+        err = np.abs(L.decode_heatmaps(hm_off) - off)
+        err_sub = np.abs(L.decode_heatmaps(hm_off, subpixel=True) - off)
+        assert err.max() <= f / 2 and err_sub.max() <= 0.75 * f / 2 + 1e-9
+        assert err_sub.mean() < 0.7 * err.mean()  # the quarter-cell read-out halves the quantisation
     # single-point groupings decode to their points; grouped channels do not decode
     pts = grid_pts[0]
     pu7 = H.render(pts, "pu7", 64)[None]
@@ -311,8 +316,9 @@ def test_validate_reports_every_block_and_the_prior(prouigan_build, ckpt, stage2
     assert prior["mean_shape_from"] == "train"
     assert prior["mean_shape_nme"] == pytest.approx(np.mean(B.mean_shape_scores(shape, lm)))
     for k in range(3):
-        want = np.mean(B.prior_scores(o.points, g.config.heatmap_groupings, lm)[f"block{k + 1}"])
-        assert prior["blocks"][k] == {"block": k + 1, "nme": pytest.approx(want)}
+        scores = B.prior_scores(o.points, g.config.heatmap_groupings, lm, None, o.points_subpixel)
+        assert prior["blocks"][k] == {"block": k + 1, "nme": pytest.approx(np.mean(scores[f"block{k + 1}"])),
+                                      "nme_subpixel": pytest.approx(np.mean(scores[f"block{k + 1}_subpixel"]))}
     assert prior["estimator"]["nme"] > 0
     ups = B.upsample(o.images[0])
     assert ups.shape == (10, 128, 128, 3)
