@@ -32,7 +32,8 @@ A crop pixel is *padding* when its bilinear footprint reaches outside the
 photo: its source point ``(u, v)`` (the warp's inverse map of the pixel
 centre, in the pixels the bilinear step reads) lies outside
 ``[0, W - 1] x [0, H - 1]``.  Only padding pixels differ between the modes
-(:func:`padding_mask`; ``meta/pad_fraction`` records their share of the crop).
+(:func:`padding_mask`; ``meta/pad_fraction`` records their share of the crop):
+every mode starts from the ``reflect`` warp and rewrites only its padding pixels.
 
 ``reflect-blur`` recipe, in crop pixels (S = crop side, d = the source point's
 distance outside the photo rectangle times the warp's scale, i.e. in crop
@@ -255,10 +256,20 @@ def align_crop(rgb: np.ndarray, m: np.ndarray, cfg: AlignConfig) -> tuple[np.nda
     k, m_eff, (h, w) = _prefilter(m, rgb.shape)
     src = rgb if k == 1 else cv2.resize(rgb, (w, h), interpolation=cv2.INTER_AREA)
     out = cv2.warpAffine(src, m_eff, (cfg.size, cfg.size), flags=cv2.INTER_LINEAR,
-                         borderMode=PADDING_MODES[cfg.padding], borderValue=0)
+                         borderMode=cv2.BORDER_REFLECT_101)
     if cfg.padding != "reflect-blur":
         pad = outside_mask(m_eff, src.shape, cfg.size)
-        return out, k, 0.0 if pad is None else float(pad.mean())
+        if pad is None:
+            return out, k, 0.0
+        if cfg.padding != "reflect" and pad.any():
+            # The fill is taken from a second warp but only where the padding is: OpenCV reads the source
+            # at 1/32-pixel fixed-point positions, so a pixel whose exact source point lies just inside the
+            # photo may still weigh a border pixel by 1/32; copying only the padding keeps every other pixel
+            # the reflect warp's, byte for byte, in every mode.
+            fill = cv2.warpAffine(src, m_eff, (cfg.size, cfg.size), flags=cv2.INTER_LINEAR,
+                                  borderMode=PADDING_MODES[cfg.padding], borderValue=0)
+            out[pad] = fill[pad]
+        return out, k, float(pad.mean())
     d = outside_distance(m_eff, src.shape, cfg.size)
     if d is None:
         return out, k, 0.0
