@@ -12,9 +12,9 @@
 
 from ..errors import BuildError, BuildLocked, InputsChanged, WriteFailed
 from .config import BuildConfig
-from .run import BuildPlan, Partition, build, check_identity_disjoint, pieces, plan, plan_inputs
+from .run import BuildPlan, Partition, build, check_identity_disjoint, pieces, plan, plan_inputs, whole_shards
 from .sample import make_sample, process_record, process_records
 
 __all__ = ["BuildConfig", "BuildError", "BuildLocked", "InputsChanged", "WriteFailed", "BuildPlan", "Partition", "build",
-           "pieces", "plan", "plan_inputs", "check_identity_disjoint", "make_sample", "process_record",
+           "pieces", "whole_shards", "plan", "plan_inputs", "check_identity_disjoint", "make_sample", "process_record",
            "process_records"]

@@ -115,6 +115,26 @@ def build_shard(index: int, records: list[Record], source: Source, cfg: BuildCon
 POOL_PIECE = 8
 
 
+def whole_shards(sizes: list[int], workers: int) -> int:
+    """How many leading shards of a pool's to-do list (record counts ``sizes``, in order) go to the
+    workers whole; the rest are cut into pieces.  Every shard cut into pieces is written by the parent
+    after the workers' samples cross a pipe (~140 KB each), work that competes with the workers for
+    the cores, so as few shards as balance the pool are cut: the most whole shards such that, with
+    the whole shards handed out in order to the least-loaded worker (load counted in records), the
+    pieces' records can fill every worker up to the busiest one.  At least the last shard, and at
+    most the last ``workers`` shards (the earlier rule), are cut.  Four 256-record shards on two
+    workers: three whole (512 and 256 records), the last one in pieces; 256 + 144 on two workers:
+    both in pieces."""
+    n = len(sizes)
+    for n_whole in range(n - 1, max(0, n - workers) - 1, -1):
+        loads = [0] * workers
+        for size in sizes[:n_whole]:
+            loads[loads.index(min(loads))] += size
+        if sum(sizes[n_whole:]) >= sum(max(loads) - x for x in loads):
+            return n_whole
+    return max(0, n - workers)
+
+
 def pieces(todo: list[int], groups: list[list[Record]], source: Source, size: int = POOL_PIECE):
     """``(shard, first, records)`` tasks covering the shards ``todo`` in order; a piece never splits
     the records of one photo (``Source.photo_key``), which are decoded and detected once."""
@@ -231,14 +251,14 @@ class Partition:
 
 
 def _run_pool(todo, bp: BuildPlan, source, cfg, out_dir, workers, tick) -> dict[int, tuple[dict, list]]:
-    """Build shards ``todo`` with ``workers`` processes.  All but the last ``workers`` shards go to
-    the workers whole (each writes its own); the last ones are cut into pieces (:func:`pieces`) that
-    any worker takes, and this process writes each of them once all its pieces are in, so no worker
-    is left building a last shard alone.  The first failure stops the pool and is raised.  Returns
+    """Build shards ``todo`` with ``workers`` processes.  The leading shards go to the workers whole
+    (each writes its own); the last ones (:func:`whole_shards` says how many) are cut into pieces
+    (:func:`pieces`) that any worker takes, and this process writes each of them once all its pieces
+    are in, so no worker is left building a last shard alone.  The first failure stops the pool and is raised.  Returns
     shard index -> (manifest entry, rejection log) of every shard written."""
     _preload(cfg)
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    n_whole = max(0, len(todo) - workers)
+    n_whole = whole_shards([len(bp.groups[j]) for j in todo], workers)
     tasks = [("shard", j, bp.groups[j], bp.lines[j]) for j in todo[:n_whole]]
     tasks += [("piece", j, first, recs) for j, first, recs in pieces(todo[n_whole:], bp.groups, source)]
     left: dict[int, int] = {}

@@ -159,6 +159,33 @@ def test_the_manifest_entries_the_writers_report_are_the_shards_read_back(sample
         assert manifest_fmt.verify(out) == []
 
 
+@pytest.mark.parametrize("sizes,workers,expect", [
+    ([256] * 4, 2, 3),  # 512 and 256 whole: the last shard's 256 records fill the gap
+    ([256, 144], 2, 0),  # one whole shard would leave 112 records of imbalance: both in pieces
+    ([256] * 51 + [177], 2, 50),  # LFW: 25 whole shards each, the last two in pieces
+    ([256] * 6, 3, 5),
+    ([100], 2, 0),
+    ([], 2, 0),
+])
+def test_whole_shards_cuts_as_few_shards_as_balance_the_pool(sizes, workers, expect):
+    assert B.whole_shards(sizes, workers) == expect
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_whole_shards_balance_within_one_piece_whenever_the_earlier_rule_did(seed):
+    rng = np.random.default_rng(seed)
+    sizes = [int(x) for x in rng.integers(1, 300, rng.integers(1, 12))]
+    workers = int(rng.integers(1, 5))
+    n = B.whole_shards(sizes, workers)
+    assert max(0, len(sizes) - workers) <= n <= max(0, len(sizes) - 1)
+    loads = [0] * workers
+    for s in sizes[:n]:
+        loads[loads.index(min(loads))] += s
+    ideal = sum(sizes) / workers
+    if n > max(0, len(sizes) - workers):  # more whole shards than before only when the pieces balance them
+        assert max(loads) <= ideal + 1e-9
+
+
 def test_pieces_cover_every_shard_in_order_and_keep_a_photo_whole():
     class Pairs(SampleSource):  # records i and i+1 share a photo, as Helen's x8 variants do
         def photo_key(self, record):
