@@ -254,8 +254,8 @@ def _run_pool(todo, bp: BuildPlan, source, cfg, out_dir, workers, tick) -> dict[
     """Build shards ``todo`` with ``workers`` processes.  The leading shards go to the workers whole
     (each writes its own); the last ones (:func:`whole_shards` says how many) are cut into pieces
     (:func:`pieces`) that any worker takes, and this process writes each of them once all its pieces
-    are in, so no worker is left building a last shard alone.  The first failure stops the pool and is raised.  Returns
-    shard index -> (manifest entry, rejection log) of every shard written."""
+    are in, so no worker is left building a last shard alone.  The first failure stops the pool
+    and is raised.  Returns shard index -> (manifest entry, rejection log) of every shard written."""
     _preload(cfg)
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
     n_whole = whole_shards([len(bp.groups[j]) for j in todo], workers)
