@@ -98,17 +98,24 @@ def _loss_weights(text: str | None) -> dict[str, float]:
     return out
 
 
-def _bundled(what: str, log) -> str:
+def _bundled(what: str, log, name: str | None = None) -> str:
     from occface.errors import OccfaceError
     from occface.model import bundled
 
     try:
-        path = bundled.bundled_weights()
+        path = bundled.bundled_weights(name or bundled.DEFAULT)
     except OccfaceError as exc:
         raise click.ClickException(f"{exc} (pass --checkpoint to {what} a checkpoint of yours)") from None
-    log(f"no --checkpoint given: using the bundled reference weights {bundled.DEFAULT} ({path}; "
+    how = "--weights" if name else "no --checkpoint given"
+    log(f"{how}: using the bundled reference weights {name or bundled.DEFAULT} ({path}; "
         "a small CPU-budget model, see docs/model_card.md)")
     return path
+
+
+def _weights_option(f):
+    return click.option("--weights", "weights_name", default=None, metavar="NAME",
+                        help="A bundled reference generator by name instead of --checkpoint "
+                             "(see docs/model_card.md) [default: the newest bundled one].")(f)
 
 
 DEVICE_HELP = "cpu, cuda, cuda:N, or auto (cuda when available)."
@@ -299,6 +306,7 @@ def train_ref(data, out, data_repeat, steps, batch_size, lrs, lr_d, betas, warmu
 @click.command("validate")
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Checkpoint (.pt) of train-ref [default: the bundled reference weights].")
+@_weights_option
 @click.option("--baselines-only", is_flag=True, help="Score only the three training-free baselines.")
 @click.option("--data", required=True, type=click.Path(exists=True), help="Build directory.")
 @click.option("--split", default="test", show_default=True, help="Split of the build to score (train, test, ...).")
@@ -322,7 +330,7 @@ def train_ref(data, out, data_repeat, steps, batch_size, lrs, lr_d, betas, warmu
               help="Telea inpainting radius (px) of the bicubic+telea-hr baseline, at 128 px.")
 @click.option("--progress/--no-progress", default=None,
               help="tqdm bar with ETA (default: when stderr is a terminal; off under -q).")
-def validate(checkpoint, baselines_only, data, split, out, y_channel, crop, batch_size, device, amp, channels_last,
+def validate(checkpoint, weights_name, baselines_only, data, split, out, y_channel, crop, batch_size, device, amp, channels_last,
              no_downstream, no_identity, workers, limit, grid_size, telea_radius_lr, telea_radius_hr, progress):
     """PSNR / SSIM (with breakdowns, per UI-block and of the landmark prior), landmark NRMSE and
     identity distance of a checkpoint (default: the bundled reference weights) and three
@@ -335,12 +343,14 @@ def validate(checkpoint, baselines_only, data, split, out, y_channel, crop, batc
     device = _device(device)
     workers = workers or available_cores()
     log = info
-    if baselines_only and checkpoint:
-        raise click.UsageError("--baselines-only scores no model: drop --checkpoint")
+    if baselines_only and (checkpoint or weights_name):
+        raise click.UsageError("--baselines-only scores no model: drop --checkpoint / --weights")
+    if checkpoint and weights_name:
+        raise click.UsageError("give --checkpoint or --weights, not both")
     if checkpoint is None and not baselines_only:
-        checkpoint = _bundled("validate", log)
+        checkpoint = _bundled("validate", log, weights_name)
         if out is None:
-            out = f"validate-{split}-bundled"
+            out = f"validate-{split}-{weights_name or 'bundled'}"
     if out is None:
         out = V.default_out_dir(checkpoint, split)
     try:
@@ -367,6 +377,7 @@ def validate(checkpoint, baselines_only, data, split, out, y_channel, crop, batc
 @click.argument("lr_images", nargs=-1, type=click.Path(exists=True, dir_okay=False))
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Checkpoint (.pt) written by train-ref [default: the bundled reference weights].")
+@_weights_option
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Output directory (never an input's own file: a clash is refused).")
 @click.option("--hr", "hr_paths", multiple=True, type=click.Path(exists=True, dir_okay=False),
@@ -378,15 +389,17 @@ def validate(checkpoint, baselines_only, data, split, out, y_channel, crop, batc
 @click.option("--stages", is_flag=True, help="Also write the 32x32 and 64x64 outputs of blocks 1 and 2.")
 @click.option("--device", default="auto", show_default=True, help=DEVICE_HELP)
 @click.option("--amp", type=click.Choice(["auto", "bf16", "none"]), default="auto", show_default=True, help=AMP_HELP)
-def hallucinate(lr_images, checkpoint, out, hr_paths, mask_paths, fill, stages, device, amp):
+def hallucinate(lr_images, checkpoint, weights_name, out, hr_paths, mask_paths, fill, stages, device, amp):
     """Write 128x128 PNGs from occluded 16x16 LR images, or from HR photos plus mask files."""
     from occface.errors import OccfaceError
     from occface.evaluate.hallucinate import hallucinate as run
     from occface.faces.occlude import FillConfig
 
     device = _device(device)
+    if checkpoint and weights_name:
+        raise click.UsageError("give --checkpoint or --weights, not both")
     if checkpoint is None:
-        checkpoint = _bundled("run", info)
+        checkpoint = _bundled("run", info, weights_name)
     try:
         run(checkpoint, out, lr_images, hr_paths, mask_paths, fill=FillConfig(mode=fill), device=device,
             amp=_amp(amp, device), stages=stages, log=info)

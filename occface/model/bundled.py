@@ -19,7 +19,7 @@ from ..errors import OccfaceError
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
 #: The reference generator ``occface hallucinate`` / ``occface validate`` use by default.
-DEFAULT = "prouigan-lfw-v1"
+DEFAULT = "prouigan-lfw-v2"
 
 
 class BundledWeightsError(OccfaceError):

@@ -17,10 +17,12 @@ from occface.model import bundled
 from occface_cli.main import main as cli
 
 
-def test_bundled_weights_match_their_card_and_load_safely():
+@pytest.mark.parametrize("name", bundled.available())
+def test_bundled_weights_match_their_card_and_load_safely(name):
     assert bundled.DEFAULT in bundled.available()
-    card = bundled.card()
-    path = bundled.bundled_weights()
+    card = bundled.card(name)
+    assert card["name"] == name and card["file"] == name + ".pt"
+    path = bundled.bundled_weights(name)
     with open(path, "rb") as fh:
         assert hashlib.sha256(fh.read()).hexdigest() == card["sha256"]
     assert os.path.getsize(path) == card["bytes"] <= 12 * 2**20
@@ -35,7 +37,7 @@ def test_bundled_weights_match_their_card_and_load_safely():
 
 
 def test_bundled_card_rejects_a_modified_file(tmp_path, monkeypatch):
-    for name in ("prouigan-lfw-v1.pt", "prouigan-lfw-v1.json"):
+    for name in (bundled.DEFAULT + ".pt", bundled.DEFAULT + ".json"):
         with open(os.path.join(bundled.WEIGHTS_DIR, name), "rb") as src:
             data = src.read()
         if name.endswith(".pt"):
@@ -60,7 +62,7 @@ def test_hallucinate_without_a_checkpoint_uses_the_bundled_weights(prouigan_buil
     out = str(tmp_path / "out")
     r = CliRunner().invoke(cli, ["hallucinate", *paths, "--out", out, "--device", "cpu"])
     assert r.exit_code == 0, r.output
-    assert "bundled reference weights prouigan-lfw-v1" in r.output
+    assert f"bundled reference weights {bundled.DEFAULT}" in r.output
     for k in range(3):
         img = cv2.imread(os.path.join(out, f"face{k}.png"))
         assert img.shape == (128, 128, 3) and img.std() > 5  # a face, not a flat image
@@ -70,3 +72,18 @@ def test_hallucinate_without_a_checkpoint_uses_the_bundled_weights(prouigan_buil
     assert "bundled reference weights" in r.output and "## By UI-block" in r.output
     rep = json.load(open(tmp_path / "v" / "report.json"))
     assert rep["checkpoint"]["path"] == bundled.bundled_weights()
+
+
+def test_an_older_bundled_generator_is_chosen_by_name(prouigan_build, tmp_path):
+    older = [n for n in bundled.available() if n != bundled.DEFAULT]
+    assert older, "the previous reference weights stay bundled for comparison"
+    r = CliRunner().invoke(cli, ["validate", "--weights", older[0], "--data", prouigan_build,
+                                 "--out", str(tmp_path / "v"), "--device", "cpu", "--no-downstream", "--limit", "2"])
+    assert r.exit_code == 0, r.output
+    assert f"--weights: using the bundled reference weights {older[0]}" in r.output
+    rep = json.load(open(tmp_path / "v" / "report.json"))
+    assert rep["checkpoint"]["path"] == bundled.bundled_weights(older[0])
+    r = CliRunner().invoke(cli, ["validate", "--weights", "nope", "--data", prouigan_build,
+                                 "--out", str(tmp_path / "w"), "--device", "cpu"])
+    assert r.exit_code != 0 and "no bundled weights named 'nope'" in r.output
+    assert "Traceback" not in r.output
